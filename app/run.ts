@@ -1,0 +1,224 @@
+/**
+ * The composition root of `modestream run`: builds every component from the Config and wires the
+ * topology. One process runs all roles by default; `roles` picks a subset for scale-out.
+ *
+ *   [pairs] --router--> [routed] --sharder--> LMDB shards <--controller (bootstrap, catch-up routing)
+ *       \--> [pairs.dlq]                                    http: /healthz, /status
+ */
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import { clusterSample } from '../src/cluster/bootstrap.js';
+import { createRoutingSource, type RoutingSource } from '../src/cluster/routing.js';
+import type { Config } from '../src/config.js';
+import { createEmbedder } from '../src/embed/embedder.js';
+import type { CaptionEmbedder } from '../src/embed/embedder.js';
+import { errorMessage } from '../src/errors.js';
+import type { Logger } from '../src/logger.js';
+import { initBackend, type BackendInfo } from '../src/tensor/backend.js';
+import { createCentroidStore, type CentroidStore } from '../state/centroids.js';
+import { openStateEnv, type StateEnv } from '../state/env.js';
+import { createShardStore, type ShardStore } from '../state/shards.js';
+import { startController, type RunningController } from '../streams/controller.js';
+import { createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
+import { routerTopology } from '../streams/router.js';
+import { sharderTopology } from '../streams/sharder.js';
+import { startStage, type RunningStage, type StageOptions } from '../streams/stage.js';
+import type { OnAppended } from '../streams/sharder.js';
+import { startHttpServer, type RunningHttpServer } from './http.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { collectStatus } from './status.js';
+
+export interface App {
+  readonly backend: BackendInfo;
+  readonly metrics: Metrics;
+  readonly httpUrl?: string;
+  readonly store: ShardStore;
+  readonly centroids: CentroidStore;
+  readonly controller?: RunningController;
+  stop(): Promise<void>;
+}
+
+/** Everything built from the config that both `run` and one-shot commands (bootstrap, status) need. */
+export interface Core {
+  env: StateEnv;
+  store: ShardStore;
+  centroids: CentroidStore;
+  embedder: CaptionEmbedder;
+  backend: BackendInfo;
+  close(): Promise<void>;
+}
+
+export async function openCore(config: Config, logger: Logger): Promise<Core> {
+  const backend = await initBackend(config.backend, logger);
+  const env = openStateEnv({ dir: config.stateDir });
+  const store = createShardStore({ env, reservoirSize: config.clustering.sample, reservoirSeed: config.clustering.seed });
+  const centroids = createCentroidStore({ env });
+  const embedder = await createEmbedder(config.embedder);
+  return {
+    env,
+    store,
+    centroids,
+    embedder,
+    backend,
+    async close() {
+      embedder.dispose();
+      await env.close();
+    },
+  };
+}
+
+export interface StartAppOptions {
+  config: Config;
+  logger: Logger;
+  /** Raw ingest latencies (ms, event time -> durable), for the pipeline benchmark's exact percentiles. */
+  onLatencies?: (ms: Float64Array) => void;
+}
+
+export async function startApp({ config, logger, onLatencies }: StartAppOptions): Promise<App> {
+  const core = await openCore(config, logger);
+  const metrics = createMetrics();
+  const onChunk: StageOptions['onChunk'] = ({ stage, outcome, ms }) => {
+    metrics.chunkDuration.observe({ stage }, ms / 1000);
+    for (const outcomeName of ['routed', 'unrouted', 'deadLettered', 'written', 'duplicates'] as const) {
+      const n = outcome[outcomeName];
+      if (n) metrics.records.inc({ stage, outcome: OUTCOME_LABEL[outcomeName] }, n);
+    }
+  };
+  const onAppended: OnAppended = ({ records, commitMs, durableAt }) => {
+    metrics.lmdbCommit.observe(commitMs / 1000);
+    const latencies = new Float64Array(records.length);
+    records.forEach((r, i) => {
+      latencies[i] = durableAt - r.ts;
+      metrics.ingestLatency.observe(latencies[i]! / 1000);
+    });
+    onLatencies?.(latencies);
+  };
+  const { store, centroids, embedder } = core;
+  const routing: RoutingSource = createRoutingSource({ centroids, embedder: embedder.fingerprint, logger });
+  const roles = new Set(config.roles);
+  const kafka: Kafka = createKafka({ settings: config.kafka, logger: logger.child({ component: 'kafka' }) });
+  const admin: Admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics({ admin, topics: config.topics, logger });
+  const routedPartitions = await partitionCount(admin, config.topics.routed);
+  const producer: Producer = createProducer(kafka);
+  await producer.connect();
+
+  const consumer = (groupId: string): Consumer =>
+    kafka.consumer({
+      groupId,
+      sessionTimeout: config.kafka.sessionTimeoutMs,
+      heartbeatInterval: config.kafka.heartbeatIntervalMs,
+      maxBytesPerPartition: config.kafka.maxBytesPerPartition,
+      maxBytes: Math.max(config.kafka.maxBytesPerPartition * 4, 50 * 1024 * 1024),
+      allowAutoTopicCreation: false,
+      retry: {
+        initialRetryTime: 300,
+        maxRetryTime: 5_000,
+        retries: 12,
+        // Whatever broke (broker restart, network), rejoin and resume from committed/durable offsets.
+        restartOnFailure: async (err) => {
+          logger.warn({ groupId, err: errorMessage(err) }, 'consumer failed; restarting');
+          return true;
+        },
+      },
+    });
+
+  const stages: RunningStage[] = [];
+  if (roles.has('sharder')) {
+    const sharderConsumer = consumer(config.groups.sharder);
+    // On assignment, resume each partition from the offset LMDB made durable (it may be ahead of Kafka's
+    // committed offset if we crashed between the LMDB flush and the Kafka commit).
+    sharderConsumer.on(sharderConsumer.events.GROUP_JOIN, ({ payload }) => {
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        for (const partition of partitions) {
+          const next = store.nextOffset(topic, partition);
+          if (next !== undefined) sharderConsumer.seek({ topic, partition, offset: String(next) });
+        }
+      }
+    });
+    stages.push(
+      await startStage({
+        name: 'sharder',
+        consumer: sharderConsumer,
+        topic: config.topics.routed,
+        topology: sharderTopology({ store, routing, producer, dlqTopic: config.topics.dlq, onAppended }),
+        onChunk,
+        chunkSize: config.pipeline.chunkSize,
+        logger: logger.child({ stage: 'sharder' }),
+        appliedUpTo: (topic, partition) => store.nextOffset(topic, partition),
+      }),
+    );
+  }
+  if (roles.has('router')) {
+    stages.push(
+      await startStage({
+        name: 'router',
+        consumer: consumer(config.groups.router),
+        topic: config.topics.pairs,
+        topology: routerTopology({
+          limits: config.limits,
+          embedder,
+          routing,
+          producer,
+          routedTopic: config.topics.routed,
+          dlqTopic: config.topics.dlq,
+          routedPartitions,
+        }),
+        chunkSize: config.pipeline.chunkSize,
+        logger: logger.child({ stage: 'router' }),
+        onChunk,
+      }),
+    );
+  }
+
+  const controller = roles.has('controller')
+    ? startController({
+        store,
+        centroids,
+        routing,
+        sampleSize: config.clustering.sample,
+        cluster: (sample, epoch) => clusterSample({ sample, epoch, settings: config.clustering, embedder: embedder.fingerprint }),
+        logger: logger.child({ component: 'controller' }),
+      })
+    : undefined;
+
+  const http: RunningHttpServer | undefined = roles.has('http')
+    ? await startHttpServer({
+        host: config.http.host,
+        port: config.http.port,
+        logger,
+        status: () => collectStatus({ config, store, centroids, admin, backend: core.backend }),
+        metrics: () => metrics.registry.metrics(),
+      })
+    : undefined;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    backend: core.backend,
+    metrics,
+    store,
+    centroids,
+    controller,
+    httpUrl: http?.url,
+    stop() {
+      stopping ??= (async () => {
+        // Router first: no new routed records; then the sharder drains what it holds in flight.
+        for (const stage of [...stages].reverse()) await stage.stop();
+        await controller?.stop();
+        await http?.close();
+        await producer.disconnect();
+        await admin.disconnect();
+        routing.dispose();
+        await core.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+const OUTCOME_LABEL = { routed: 'routed', unrouted: 'unrouted', deadLettered: 'dead_lettered', written: 'stored', duplicates: 'duplicate' } as const;
+
+async function partitionCount(admin: Admin, topic: string): Promise<number> {
+  const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+  return metadata.topics[0]?.partitions.length ?? 1;
+}

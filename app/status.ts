@@ -1,0 +1,97 @@
+/**
+ * Gathers the status report from LMDB (always available, also while `run` holds the environment) and
+ * from Kafka (end offsets, the router group's committed offsets, the dead-letter count). Kafka being
+ * down does not hide the LMDB figures.
+ */
+import type { Admin } from 'kafkajs';
+import type { Config } from '../src/config.js';
+import { errorMessage } from '../src/errors.js';
+import type { StatusReport } from '../src/status.js';
+import type { BackendInfo } from '../src/tensor/backend.js';
+import type { CentroidStore } from '../state/centroids.js';
+import type { ShardStore } from '../state/shards.js';
+import { UNROUTED } from '../src/contract/routed.js';
+import { topicMessageCount } from '../streams/kafka.js';
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+export interface StatusSources {
+  config: Config;
+  store: ShardStore;
+  centroids: CentroidStore;
+  admin?: Admin;
+  backend?: BackendInfo;
+}
+
+export async function collectStatus({ config, store, centroids, admin, backend }: StatusSources): Promise<StatusReport> {
+  const model = centroids.latest();
+  const fineByExpert = new Map<number, number>();
+  if (model) model.fineToExpert.forEach((e) => fineByExpert.set(e, (fineByExpert.get(e) ?? 0) + 1));
+  const shardStats = new Map(store.expertStats().map((s) => [s.expert, s]));
+  const expertIds = new Set<number>([...(model ? Array.from(model.experts) : []), ...shardStats.keys()]);
+  expertIds.delete(UNROUTED);
+
+  const report: StatusReport = {
+    generatedAt: new Date().toISOString(),
+    brokers: config.kafka.brokers,
+    centroids: model
+      ? {
+          epoch: model.epoch,
+          fine: model.fineIds.length,
+          experts: model.experts.length,
+          dim: model.dim,
+          inertia: model.stats.inertia,
+          sampleSize: model.stats.sampleSize,
+          balanced: model.stats.balanced,
+          oneStage: model.stats.oneStage,
+          fineSpread: model.stats.fineSpread,
+          expertSpread: model.stats.expertSpread,
+          createdAt: new Date(model.createdAt).toISOString(),
+        }
+      : null,
+    experts: [...expertIds]
+      .sort((a, b) => a - b)
+      .map((id) => {
+        const s = shardStats.get(id);
+        return { id, records: s?.records ?? 0, fineClusters: fineByExpert.get(id) ?? 0, firstRecordAt: iso(s?.firstRecordAt), lastRecordAt: iso(s?.lastRecordAt) };
+      }),
+    unrouted: store.unroutedCount(),
+    totalRecords: 0,
+    deadLettered: null,
+    reservoir: { seen: store.reservoirSeen(), capacity: config.clustering.sample },
+    partitions: [],
+  };
+  report.totalRecords = report.experts.reduce((sum, e) => sum + e.records, report.unrouted);
+  if (backend) report.backend = backend.adapter ? { name: backend.name, adapter: backend.adapter } : { name: backend.name };
+
+  if (admin) {
+    try {
+      await addKafkaFigures(report, { config, store, admin });
+    } catch (err) {
+      report.kafkaError = errorMessage(err);
+    }
+  }
+  return report;
+}
+
+async function addKafkaFigures(report: StatusReport, { config, store, admin }: { config: Config; store: ShardStore; admin: Admin }): Promise<void> {
+  const { pairs, routed, dlq } = config.topics;
+  report.deadLettered = await topicMessageCount(admin, dlq);
+  const [pairsEnd, routedEnd, routerCommitted] = await Promise.all([
+    admin.fetchTopicOffsets(pairs),
+    admin.fetchTopicOffsets(routed),
+    admin.fetchOffsets({ groupId: config.groups.router, topics: [pairs] }),
+  ]);
+  const committed = new Map((routerCommitted[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+  for (const p of pairsEnd.sort((a, b) => a.partition - b.partition)) {
+    const end = Number(p.high);
+    const c = committed.get(p.partition);
+    const position = c === undefined || c < 0 ? null : c;
+    report.partitions.push({ topic: pairs, partition: p.partition, stage: 'router', position, end, lag: end - (position ?? Number(p.low)) });
+  }
+  for (const p of routedEnd.sort((a, b) => a.partition - b.partition)) {
+    const end = Number(p.high);
+    const position = store.nextOffset(routed, p.partition) ?? null;
+    report.partitions.push({ topic: routed, partition: p.partition, stage: 'sharder', position, end, lag: end - (position ?? Number(p.low)) });
+  }
+}

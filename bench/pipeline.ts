@@ -1,0 +1,202 @@
+/**
+ * `npm run bench -- pipeline [--records N] [--seconds S] [--rate R] [--fine M] [--experts N] [--brokers B]`
+ *
+ * One run, one broker, one input topic, with its anchor figures next to ours:
+ *   1. produce N synthetic pairs (28x28 images) to the pairs topic            -> produce rate
+ *   2. raw kafkajs consumer, no processing, over the same topic               -> anchor consume rate
+ *   3. router alone (validate, embed, route against m fine centers, produce)  -> router rate
+ *   4. router + sharder (durable in LMDB)                                     -> end-to-end rate
+ *   5. S seconds at R pairs/s from a separate feeder process                   -> p50/p99 latency
+ *      (pair produced -> durable in its shard), RSS at start / peak / end.
+ * Centers are bootstrapped before phase 3 from 20k sampled captions (m fine, n experts), so routing does
+ * the full m-center work from the first record.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { startLocalKafka, stopLocalKafka } from '../deploy/kafka/local-kafka.js';
+import { openCore, startApp } from '../app/run.js';
+import { clusterSample } from '../src/cluster/bootstrap.js';
+import { resolveConfig, type Config } from '../src/config.js';
+import { silentLogger } from '../src/logger.js';
+import { createSyntheticFeed } from './synthetic.js';
+
+const { values: args } = parseArgs({
+  options: {
+    records: { type: 'string', default: '200000' },
+    seconds: { type: 'string', default: '300' },
+    rate: { type: 'string', default: '5000' },
+    fine: { type: 'string', default: '1024' },
+    experts: { type: 'string', default: '4' },
+    brokers: { type: 'string' },
+    chunk: { type: 'string', default: '1000' },
+  },
+});
+const N = Number(args.records);
+const SOAK_SECONDS = Number(args.seconds);
+const SOAK_RATE = Number(args.rate);
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const rss = () => process.memoryUsage().rss;
+const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const tag = randomUUID().slice(0, 6);
+  const brokerDir = mkdtempSync(join(tmpdir(), 'modestream-bench-kafka-'));
+  const broker = { port: 19292, controllerPort: 19293, dataDir: brokerDir, heapMb: 768, startTimeoutMs: 180_000 };
+  const brokers = args.brokers ?? (await startLocalKafka(broker)).bootstrap;
+  const stateRoot = mkdtempSync(join(tmpdir(), 'modestream-bench-state-'));
+  const kafka = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.ERROR });
+  const config = (phase: string, extra: Record<string, unknown> = {}): Config =>
+    resolveConfig([
+      {
+        origin: 'bench',
+        values: {
+          kafka: { brokers },
+          stateDir: join(stateRoot, 'state'),
+          topics: { pairs: `bench-${tag}.pairs`, dlq: `bench-${tag}.dlq`, routed: `bench-${tag}.routed.${phase}`, control: `bench-${tag}.control` },
+          groups: { router: `bench-${tag}.router.${phase}`, sharder: `bench-${tag}.sharder.${phase}` },
+          clustering: { fine: Number(args.fine), experts: Number(args.experts), sample: 20_000 },
+          pipeline: { chunkSize: Number(args.chunk) },
+          backend: 'wasm',
+          log: { level: 'warn' },
+          ...extra,
+        },
+      },
+    ]);
+  const results: Record<string, string | number> = { records: N, fine: Number(args.fine), experts: Number(args.experts) };
+  try {
+    // 0. Centers from 20k sampled captions.
+    {
+      const cfg = config('boot');
+      const core = await openCore(cfg, silentLogger);
+      const feed = createSyntheticFeed(1, 'boot');
+      const captions = Array.from({ length: 20_000 }, () => (JSON.parse(feed.next().value.toString()) as { caption: string }).caption);
+      const flat = await core.embedder.embed(captions);
+      const sample = Array.from({ length: captions.length }, (_, i) => flat.slice(i * core.embedder.dim, (i + 1) * core.embedder.dim));
+      const t0 = performance.now();
+      const model = await clusterSample({ sample, epoch: 1, settings: cfg.clustering, embedder: core.embedder.fingerprint });
+      await core.centroids.publish(model);
+      results.bootstrapSeconds = ((performance.now() - t0) / 1000).toFixed(1);
+      results.backend = core.backend.name;
+      await core.close();
+      console.log(`bootstrap: ${fmt(sample.length)} captions -> ${model.fineIds.length} fine -> ${model.experts.length} experts in ${results.bootstrapSeconds} s`);
+    }
+
+    // 1. Produce N.
+    {
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic: config('x').topics.pairs, numPartitions: 4 }], waitForLeaders: true });
+      await admin.disconnect();
+      const producer = kafka.producer();
+      await producer.connect();
+      const feed = createSyntheticFeed(2, 'bench');
+      const t0 = performance.now();
+      for (let sent = 0; sent < N; ) {
+        const messages = Array.from({ length: Math.min(2000, N - sent) }, () => feed.next());
+        await producer.send({ topic: config('x').topics.pairs, messages, acks: -1 });
+        sent += messages.length;
+      }
+      await producer.disconnect();
+      results.produceRate = N / ((performance.now() - t0) / 1000);
+      console.log(`produce: ${fmt(results.produceRate)} pairs/s`);
+    }
+
+    // 2. Raw kafkajs consume (the anchor).
+    {
+      const consumer = kafka.consumer({ groupId: `bench-${tag}.raw`, maxBytesPerPartition: 8 * 2 ** 20 });
+      await consumer.connect();
+      await consumer.subscribe({ topics: [config('x').topics.pairs], fromBeginning: true });
+      let seen = 0;
+      let t0 = 0;
+      await consumer.run({
+        eachBatch: async ({ batch }) => {
+          if (t0 === 0) t0 = performance.now();
+          seen += batch.messages.length;
+        },
+      });
+      while (seen < N) await sleep(20);
+      results.rawConsumeRate = N / ((performance.now() - t0) / 1000);
+      await consumer.disconnect();
+      console.log(`raw kafkajs consume: ${fmt(results.rawConsumeRate)} records/s`);
+    }
+
+    // 3. Router alone.
+    {
+      const cfg = config('router', { roles: ['router'] });
+      const app = await startApp({ config: cfg, logger: silentLogger });
+      const admin = kafka.admin();
+      await admin.connect();
+      const t0 = performance.now();
+      await waitUntil(async () => (await committed(admin, cfg.groups.router, cfg.topics.pairs)) >= N);
+      results.routerRate = N / ((performance.now() - t0) / 1000);
+      await admin.disconnect();
+      await app.stop();
+      console.log(`router: ${fmt(results.routerRate)} pairs/s`);
+    }
+
+    // 4. Router + sharder, produced -> durable.
+    {
+      const cfg = config('e2e', { roles: ['router', 'sharder'] });
+      const app = await startApp({ config: cfg, logger: silentLogger });
+      const t0 = performance.now();
+      await waitUntil(async () => app.store.totalRecords() >= N);
+      results.endToEndRate = N / ((performance.now() - t0) / 1000);
+      await app.stop();
+      console.log(`end to end (durable in LMDB): ${fmt(results.endToEndRate)} pairs/s`);
+    }
+
+    // 5. Steady rate from a separate feeder: latency and memory.
+    if (SOAK_SECONDS > 0) {
+      const cfg = config('soak', { roles: ['router', 'sharder'], topics: { ...config('soak').topics, pairs: `bench-${tag}.soak` } });
+      const latencies: Float64Array[] = [];
+      const app = await startApp({ config: cfg, logger: silentLogger, onLatencies: (ms) => latencies.push(ms) });
+      const rssStart = rss();
+      let rssPeak = rssStart;
+      const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rss())), 1000);
+      const feeder = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'feed.js'), '--brokers', brokers, '--topic', cfg.topics.pairs, '--rate', String(SOAK_RATE), '--seconds', String(SOAK_SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let feedOut = '';
+      feeder.stdout.on('data', (b: Buffer) => (feedOut += b.toString()));
+      await new Promise((r) => feeder.once('exit', r));
+      const { sent } = JSON.parse(feedOut) as { sent: number };
+      await waitUntil(async () => app.store.totalRecords() >= sent);
+      clearInterval(sampler);
+      const rssEnd = rss();
+      await app.stop();
+      const all = Float64Array.from(latencies.flatMap((l) => Array.from(l))).sort();
+      const pct = (p: number) => all[Math.min(all.length - 1, Math.floor(p * all.length))]!;
+      Object.assign(results, { soakSeconds: SOAK_SECONDS, soakRate: SOAK_RATE, soakRecords: sent, latencyP50Ms: pct(0.5).toFixed(0), latencyP99Ms: pct(0.99).toFixed(0), rssStart: mb(rssStart), rssPeak: mb(rssPeak), rssEnd: mb(rssEnd) });
+      console.log(`steady ${SOAK_RATE}/s for ${SOAK_SECONDS} s: latency p50 ${results.latencyP50Ms} ms, p99 ${results.latencyP99Ms} ms; RSS start ${mb(rssStart)}, peak ${mb(rssPeak)}, end ${mb(rssEnd)}`);
+    }
+
+    const ratio = (a: number, b: number) => (a / b).toFixed(2);
+    console.log('\nsummary');
+    console.log(`  raw kafkajs consume   ${fmt(Number(results.rawConsumeRate))} records/s (anchor)`);
+    console.log(`  router                ${fmt(Number(results.routerRate))} pairs/s  (${ratio(Number(results.routerRate), Number(results.rawConsumeRate))} x raw)`);
+    console.log(`  end to end            ${fmt(Number(results.endToEndRate))} pairs/s  (${ratio(Number(results.endToEndRate), Number(results.rawConsumeRate))} x raw)`);
+    console.log(JSON.stringify(results));
+  } finally {
+    if (!args.brokers) await stopLocalKafka(broker);
+    rmSync(brokerDir, { recursive: true, force: true });
+    rmSync(stateRoot, { recursive: true, force: true });
+  }
+}
+
+async function committed(admin: ReturnType<Kafka['admin']>, groupId: string, topic: string): Promise<number> {
+  const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return (offsets[0]?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+}
+
+async function waitUntil(done: () => Promise<boolean>): Promise<void> {
+  while (!(await done())) await sleep(100);
+}
+
+await main();
+process.exit(0);

@@ -1,0 +1,72 @@
+/** `modestream status [--json] [--verify]`: experts, centroids, offsets and dead letters at a glance. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { collectStatus } from '../../app/status.js';
+import { EnvironmentError } from '../../src/errors.js';
+import type { StatusReport } from '../../src/status.js';
+import { createCentroidStore } from '../../state/centroids.js';
+import { openStateEnv } from '../../state/env.js';
+import { createShardStore } from '../../state/shards.js';
+import { createKafka } from '../../streams/kafka.js';
+import { QUIET, createLogger, loadConfig, type GlobalOptions } from '../context.js';
+
+interface StatusFlags {
+  json?: boolean;
+  verify?: boolean;
+  kafka?: boolean;
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('per expert: records, fine clusters, last record; per partition: position vs end; DLQ count')
+    .option('--json', 'print the report as JSON (schema: src/status.ts)')
+    .option('--verify', 'also audit the shards: every pair id stored exactly once (exit 1 if not)')
+    .option('--no-kafka', 'LMDB figures only; do not contact the brokers')
+    .action(async (flags: StatusFlags, cmd: Command) => {
+      const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), {}, QUIET);
+      const logger = createLogger(config, 'status');
+      if (!existsSync(join(config.stateDir, 'lmdb'))) {
+        throw new EnvironmentError(`no modestream state in ${config.stateDir} (set --state-dir, or start \`modestream run\` first)`);
+      }
+      const env = openStateEnv({ dir: config.stateDir, readOnly: true });
+      const store = createShardStore({ env, reservoirSize: config.clustering.sample });
+      const centroids = createCentroidStore({ env });
+      const admin = flags.kafka === false ? undefined : createKafka({ settings: config.kafka, logger, retries: 1 }).admin();
+      try {
+        await admin?.connect().catch(() => undefined);
+        const report = await collectStatus({ config, store, centroids, admin });
+        const audit = flags.verify ? store.audit() : undefined;
+        if (flags.json) process.stdout.write(`${JSON.stringify(audit ? { ...report, audit } : report, null, 2)}\n`);
+        else process.stdout.write(formatStatus(report, audit));
+        if (audit && audit.problems.length > 0) process.exitCode = 1;
+      } finally {
+        await admin?.disconnect().catch(() => undefined);
+        await env.close();
+      }
+    });
+}
+
+function formatStatus(r: StatusReport, audit?: { records: number; ids: number; problems: string[] }): string {
+  const lines: string[] = [];
+  const c = r.centroids;
+  lines.push(
+    c
+      ? `centroids: epoch ${c.epoch}, ${c.fine} fine -> ${c.experts} experts, dim ${c.dim}, inertia ${c.inertia.toFixed(4)}, ` +
+          `fine sizes ${c.fineSpread.min}-${c.fineSpread.max} (cv ${c.fineSpread.cv.toFixed(2)}), ${c.balanced ? 'balanced' : 'plain'}${c.oneStage ? ', one-stage' : ''}`
+      : `centroids: none yet (reservoir ${r.reservoir.seen}/${r.reservoir.capacity})`,
+  );
+  lines.push(`records: ${r.totalRecords} stored, ${r.unrouted} waiting for routing, ${r.deadLettered ?? '?'} dead-lettered`);
+  lines.push('', 'expert  records  fine  last record');
+  for (const e of r.experts) lines.push(`${String(e.id).padStart(6)}  ${String(e.records).padStart(7)}  ${String(e.fineClusters).padStart(4)}  ${e.lastRecordAt ?? '-'}`);
+  if (r.partitions.length) {
+    lines.push('', 'stage    topic/partition                position       end       lag');
+    for (const p of r.partitions) {
+      lines.push(`${p.stage.padEnd(7)}  ${`${p.topic}/${p.partition}`.padEnd(28)}  ${String(p.position ?? '-').padStart(8)}  ${String(p.end ?? '-').padStart(8)}  ${String(p.lag ?? '-').padStart(8)}`);
+    }
+  }
+  if (r.kafkaError) lines.push('', `kafka: unreachable (${r.kafkaError}); LMDB figures only`);
+  if (audit) lines.push('', audit.problems.length ? `audit FAILED:\n  ${audit.problems.join('\n  ')}` : `audit: ${audit.ids} ids, each stored exactly once`);
+  return `${lines.join('\n')}\n`;
+}

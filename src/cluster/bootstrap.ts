@@ -1,0 +1,88 @@
+/**
+ * From a sample of caption embeddings to a publishable centroid epoch. A recluster (epoch > 1) keeps
+ * identities stable: fine ids continue after the previous epoch's (never reused), and each new expert
+ * takes the id of the most similar previous expert that is still free (greedy on coarse-center cosine),
+ * so a shard keeps meaning roughly the same data; experts beyond the previous count get new ids.
+ */
+import type { ClusteringSettings } from '../config.js';
+import { ClusteringError } from './errors.js';
+import type { CentroidModel } from './model.js';
+import { oneStageClustering, twoStageClustering } from './two-stage.js';
+
+export interface ClusterSampleOptions {
+  sample: readonly Float32Array[];
+  epoch: number;
+  settings: ClusteringSettings;
+  /** Fingerprint of the embedder that produced the sample. */
+  embedder: string;
+  previous?: CentroidModel;
+  now?: number;
+}
+
+export async function clusterSample({ sample, epoch, settings, embedder, previous, now = Date.now() }: ClusterSampleOptions): Promise<CentroidModel> {
+  const dim = sample[0]?.length ?? 0;
+  if (dim === 0) throw new ClusteringError('too-few-points', 'cannot bootstrap centers from an empty sample');
+  const points = new Float32Array(sample.length * dim);
+  sample.forEach((row, i) => {
+    if (row.length !== dim) throw new ClusteringError('shape', `sample row ${i} has dim ${row.length}, expected ${dim}`);
+    points.set(row, i * dim);
+  });
+  const options = {
+    points,
+    dim,
+    fine: settings.fine,
+    experts: settings.experts,
+    balanced: settings.balanced,
+    seed: settings.seed,
+    maxIterations: settings.maxIterations,
+    tolerance: settings.tolerance,
+  };
+  const result = settings.oneStage ? await oneStageClustering(options) : await twoStageClustering(options);
+  const m = result.fineToExpert.length;
+  const n = settings.experts;
+  const firstFineId = previous ? Math.max(...previous.fineIds) + 1 : 0;
+  const expertIds = previous ? matchExperts(result.coarseCenters, previous, dim, n) : Int32Array.from({ length: n }, (_, i) => i);
+  return {
+    epoch,
+    dim,
+    fine: result.fineCenters,
+    fineIds: Int32Array.from({ length: m }, (_, i) => firstFineId + i),
+    fineToExpert: Int32Array.from(result.fineToExpert, (row) => expertIds[row]!),
+    coarse: result.coarseCenters,
+    experts: expertIds,
+    counts: Float64Array.from(result.fineSizes),
+    createdAt: now,
+    embedder,
+    stats: {
+      sampleSize: sample.length,
+      inertia: result.inertia,
+      balanced: settings.balanced,
+      oneStage: settings.oneStage,
+      fineSpread: result.fineSpread,
+      expertSpread: result.expertSpread,
+    },
+  };
+}
+
+/** Greedy matching of new coarse centers to previous experts by cosine, best pairs first. */
+function matchExperts(coarse: Float32Array, previous: CentroidModel, dim: number, n: number): Int32Array {
+  const pairs: { row: number; prev: number; sim: number }[] = [];
+  for (let row = 0; row < n; row++) {
+    for (let p = 0; p < previous.experts.length; p++) {
+      let dot = 0;
+      for (let d = 0; d < dim; d++) dot += coarse[row * dim + d]! * previous.coarse[p * dim + d]!;
+      pairs.push({ row, prev: p, sim: dot });
+    }
+  }
+  pairs.sort((a, b) => b.sim - a.sim);
+  const ids = new Int32Array(n).fill(-1);
+  const taken = new Set<number>();
+  for (const { row, prev } of pairs) {
+    if (ids[row] !== -1 || taken.has(prev)) continue;
+    ids[row] = previous.experts[prev]!;
+    taken.add(prev);
+  }
+  let next = Math.max(...previous.experts) + 1;
+  for (let row = 0; row < n; row++) if (ids[row] === -1) ids[row] = next++;
+  return ids;
+}

@@ -1,0 +1,61 @@
+/**
+ * The routing model: m fine centers grouped into n experts (DESIGN.md section 2), versioned by epoch.
+ * Fine ids are stable and never reused (spawned clusters get fresh ids), so a shard record's fine id
+ * keeps its meaning across epochs.
+ */
+export interface ClusterSpread {
+  min: number;
+  max: number;
+  mean: number;
+  /** Coefficient of variation of the cluster sizes (std / mean). */
+  cv: number;
+}
+
+export interface CentroidModel {
+  epoch: number;
+  dim: number;
+  /** Fine centers, row-major m x dim, L2-normalised rows. */
+  fine: Float32Array;
+  /** Stable id of each fine row. */
+  fineIds: Int32Array;
+  /** Expert id of each fine row. */
+  fineToExpert: Int32Array;
+  /** Coarse centers, row-major n x dim. */
+  coarse: Float32Array;
+  /** Expert id of each coarse row. */
+  experts: Int32Array;
+  /** Points that have updated each fine center so far (mini-batch k-means learning rate 1/count). */
+  counts: Float64Array;
+  createdAt: number;
+  /** Fingerprint of the embedder whose space the centers live in; routing refuses a mismatch. */
+  embedder: string;
+  stats: {
+    sampleSize: number;
+    inertia: number;
+    balanced: boolean;
+    oneStage: boolean;
+    fineSpread: ClusterSpread;
+    expertSpread: ClusterSpread;
+  };
+}
+
+export const fineCount = (m: CentroidModel): number => m.fineIds.length;
+export const expertCount = (m: CentroidModel): number => m.experts.length;
+
+export function spreadOf(sizes: ArrayLike<number>): ClusterSpread {
+  const n = sizes.length;
+  if (n === 0) return { min: 0, max: 0, mean: 0, cv: 0 };
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const s = sizes[i]!;
+    min = Math.min(min, s);
+    max = Math.max(max, s);
+    sum += s;
+  }
+  const mean = sum / n;
+  let sq = 0;
+  for (let i = 0; i < n; i++) sq += (sizes[i]! - mean) ** 2;
+  return { min, max, mean, cv: mean === 0 ? 0 : Math.sqrt(sq / n) / mean };
+}

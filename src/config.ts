@@ -1,0 +1,328 @@
+/**
+ * Configuration: one zod schema is the single source of truth for keys, types, defaults and the
+ * `Config` type. Layers, later wins: defaults < config file < MODESTREAM_* env < command-line flags.
+ * This module only parses and merges plain values; reading the file and the environment is the CLI's job.
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const hostPort = z
+  .string()
+  .regex(/^[^\s:]+:\d{1,5}$/, { message: 'expected "host:port"' });
+
+/** A list given as an array, or as one comma-separated string (how env vars and flags carry lists). */
+const list = <T extends z.ZodType>(item: T) =>
+  z.preprocess(
+    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+    z.array(item),
+  );
+
+const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, { message: 'expected a Kafka topic name' });
+const port = z.number().int().min(1).max(65535);
+
+export const KafkaConfig = z
+  .object({
+    brokers: list(hostPort).pipe(z.array(hostPort).min(1)).default(['127.0.0.1:9092']),
+    clientId: z.string().min(1).default('modestream'),
+    ssl: z.boolean().default(false),
+    sasl: z
+      .object({
+        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+        username: z.string(),
+        password: z.string(),
+      })
+      .strict()
+      .optional(),
+    connectionTimeoutMs: z.number().int().positive().default(3000),
+    /** How long the group waits for a silent member (a kill -9'd process) before rebalancing. */
+    sessionTimeoutMs: z.number().int().min(1000).default(30_000),
+    heartbeatIntervalMs: z.number().int().min(100).default(3000),
+    /** Must exceed the largest message, or kafkajs stalls on it (DESIGN.md section 4). */
+    maxBytesPerPartition: z.number().int().positive().default(8 * 1024 * 1024),
+  })
+  .strict();
+
+export const TopicsConfig = z
+  .object({
+    pairs: topicName.default('modestream.pairs'),
+    dlq: topicName.default('modestream.pairs.dlq'),
+    routed: topicName.default('modestream.routed'),
+    control: topicName.default('modestream.control'),
+    pairsPartitions: z.number().int().min(1).default(4),
+    routedPartitions: z.number().int().min(1).default(4),
+    replicationFactor: z.number().int().min(1).default(1),
+    /** Create missing topics at start-up (off where an admin owns the cluster's topics). */
+    create: z.boolean().default(true),
+  })
+  .strict();
+
+export const GroupsConfig = z
+  .object({
+    router: z.string().min(1).default('modestream.router'),
+    sharder: z.string().min(1).default('modestream.sharder'),
+  })
+  .strict();
+
+/** Upper bounds on what one input message may carry; anything beyond goes to the dead-letter topic. */
+export const LimitsConfig = z
+  .object({
+    maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
+    maxIdChars: z.number().int().positive().default(256),
+    maxCaptionChars: z.number().int().positive().default(4096),
+    maxImageSide: z.number().int().positive().default(4096),
+    maxImagePixels: z.number().int().positive().default(4096 * 4096),
+    maxEmbeddingDim: z.number().int().positive().default(4096),
+    maxMetaBytes: z.number().int().positive().default(16 * 1024),
+  })
+  .strict();
+
+export const HashedEmbedderConfig = z
+  .object({
+    kind: z.literal('hashed'),
+    dim: z.number().int().min(8).max(8192).default(256),
+    seed: z.number().int().min(0).default(0),
+    /** Word n-grams up to this length (1 = unigrams only). */
+    wordNgrams: z.number().int().min(1).max(3).default(2),
+    /** Character n-gram lengths taken inside each word (with boundary marks); [] disables them. */
+    charNgrams: list(z.coerce.number().int().min(2).max(6)).default([3, 4]),
+  })
+  .strict();
+
+export const OnnxEmbedderConfig = z
+  .object({
+    kind: z.literal('onnx'),
+    dir: z.string().min(1),
+    maxTokens: z.number().int().positive().default(128),
+    pooling: z.enum(['mean', 'cls']).default('mean'),
+  })
+  .strict();
+
+export const TfjsGraphEmbedderConfig = z
+  .object({
+    kind: z.literal('tfjs-graph'),
+    dir: z.string().min(1),
+    maxTokens: z.number().int().positive().default(128),
+    pooling: z.enum(['mean', 'cls']).default('mean'),
+  })
+  .strict();
+
+export const EmbedderConfig = z.discriminatedUnion('kind', [
+  HashedEmbedderConfig,
+  OnnxEmbedderConfig,
+  TfjsGraphEmbedderConfig,
+]);
+
+export const ClusteringConfig = z
+  .object({
+    /** m: fine clusters (paper: 1024). */
+    fine: z.number().int().min(1).default(1024),
+    /** n: coarse clusters = experts. */
+    experts: z.number().int().min(1).default(4),
+    /** Reservoir size; centers are bootstrapped once this many caption embeddings have arrived. */
+    sample: z.number().int().min(1).default(20_000),
+    /** Balanced (auction) assignment as in the official MoDE code, or plain nearest-center. */
+    balanced: z.boolean().default(true),
+    /** Cluster the data straight into n experts (the paper's one-stage ablation). */
+    oneStage: z.boolean().default(false),
+    seed: z.number().int().min(0).default(1),
+    maxIterations: z.number().int().min(1).default(25),
+    tolerance: z.number().min(0).default(1e-4),
+    /** Online refinement: mini-batch k-means on routed embeddings; a new epoch once centers move this far. */
+    refine: z
+      .object({
+        enabled: z.boolean().default(true),
+        batch: z.number().int().min(1).default(2048),
+        /** Mean center displacement (L2) that triggers a new centroid epoch. */
+        moveThreshold: z.number().positive().default(0.02),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export const BackendName = z.enum(['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
+
+export const LocalBrokerConfig = z
+  .object({
+    port: port.default(9092),
+    controllerPort: port.default(9093),
+    dataDir: z.string().min(1).default('.modestream/kafka'),
+    heapMb: z.number().int().min(128).default(512),
+    startTimeoutMs: z.number().int().positive().default(90_000),
+  })
+  .strict();
+
+export const HttpConfig = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    /** 0 picks a free port (tests). */
+    port: z.number().int().min(0).max(65535).default(8080),
+  })
+  .strict();
+
+export const PipelineConfig = z
+  .object({
+    /** Messages handed to the pipeline at once: one embed call, one routing matmul, one LMDB transaction. */
+    chunkSize: z.number().int().min(1).max(100_000).default(1000),
+  })
+  .strict();
+
+export const Role = z.enum(['router', 'sharder', 'controller', 'http']);
+
+export const ConfigSchema = z
+  .object({
+    kafka: KafkaConfig.prefault({}),
+    topics: TopicsConfig.prefault({}),
+    groups: GroupsConfig.prefault({}),
+    stateDir: z.string().min(1).default('.modestream/state'),
+    limits: LimitsConfig.prefault({}),
+    // `embedder.dim=64` alone means the default (hashed) embedder with that dimension.
+    embedder: z
+      .preprocess((v) => (isPlainObject(v) && !('kind' in v) ? { kind: 'hashed', ...v } : v), EmbedderConfig)
+      .prefault({ kind: 'hashed' }),
+    clustering: ClusteringConfig.prefault({}),
+    backend: BackendName.default('auto'),
+    localBroker: LocalBrokerConfig.prefault({}),
+    http: HttpConfig.prefault({}),
+    pipeline: PipelineConfig.prefault({}),
+    roles: list(Role).pipe(z.array(Role).min(1)).default(['router', 'sharder', 'controller', 'http']),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type KafkaSettings = Config['kafka'];
+export type TopicSettings = Config['topics'];
+export type Limits = Config['limits'];
+export type EmbedderSettings = Config['embedder'];
+export type ClusteringSettings = Config['clustering'];
+export type Backend = z.infer<typeof BackendName>;
+export type LocalBrokerSettings = Config['localBroker'];
+export type RoleName = z.infer<typeof Role>;
+
+/** One layer of raw input and where it came from, for error messages ("set by MODESTREAM_KAFKA__BROKERS"). */
+export interface ConfigLayer {
+  origin: string;
+  values: Record<string, unknown>;
+  /** Per dotted path, a more precise origin than `origin` (the env var or flag that set it). */
+  originOf?: (path: string) => string | undefined;
+}
+
+export const ENV_PREFIX = 'MODESTREAM_';
+
+/**
+ * MODESTREAM_KAFKA__BROKERS=a:9092,b:9092 -> {kafka: {brokers: "a:9092,b:9092"}}.
+ * `__` separates levels; segments are camelCased (STATE_DIR -> stateDir). Values are JSON when they
+ * parse as JSON (numbers, booleans, objects), otherwise plain strings.
+ */
+export function envLayer(env: Record<string, string | undefined>): ConfigLayer {
+  const values: Record<string, unknown> = {};
+  const origins = new Map<string, string>();
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || raw === undefined || name === `${ENV_PREFIX}CONFIG`) continue;
+    const path = name
+      .slice(ENV_PREFIX.length)
+      .split('__')
+      .map((seg) => seg.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()));
+    setPath(values, path, parseScalar(raw));
+    origins.set(path.join('.'), name);
+  }
+  return { origin: 'environment', values, originOf: (p) => longestPrefix(origins, p) };
+}
+
+/** `--set a.b=c` style assignments, plus named flags already mapped to paths by the CLI. */
+export function assignmentsLayer(origin: string, assignments: Record<string, string | unknown>): ConfigLayer {
+  const values: Record<string, unknown> = {};
+  const origins = new Map<string, string>();
+  for (const [path, raw] of Object.entries(assignments)) {
+    if (raw === undefined) continue;
+    setPath(values, path.split('.'), typeof raw === 'string' ? parseScalar(raw) : raw);
+    origins.set(path, `${origin} ${path}`);
+  }
+  return { origin, values, originOf: (p) => longestPrefix(origins, p) };
+}
+
+/** Parses `key.path=value` into a pair; throws ConfigError naming the bad assignment. */
+export function parseAssignment(text: string): [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new ConfigError(`invalid --set "${text}": expected key.path=value`);
+  return [text.slice(0, eq).trim(), text.slice(eq + 1)];
+}
+
+/** Merges the layers over the defaults and validates; every problem is named by key and origin. */
+export function resolveConfig(layers: readonly ConfigLayer[]): Config {
+  const merged: Record<string, unknown> = {};
+  for (const layer of layers) deepMerge(merged, layer.values);
+  const parsed = ConfigSchema.safeParse(merged);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const path = issue.path.map(String).join('.');
+    const origin = originFor(layers, path);
+    const key = path === '' ? '(top level)' : path;
+    return `${key}: ${issue.message}${origin ? ` (from ${origin})` : ''}`;
+  });
+  throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+}
+
+function originFor(layers: readonly ConfigLayer[], path: string): string | undefined {
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i]!;
+    const precise = layer.originOf?.(path);
+    if (precise) return precise;
+    if (hasPathPrefix(layer.values, path.split('.'))) return layer.origin;
+  }
+  return undefined;
+}
+
+function hasPathPrefix(values: Record<string, unknown>, path: string[]): boolean {
+  let node: unknown = values;
+  for (const seg of path) {
+    if (node === null || typeof node !== 'object' || !(seg in (node as object))) return false;
+    node = (node as Record<string, unknown>)[seg];
+  }
+  return path.length > 0;
+}
+
+function longestPrefix(origins: Map<string, string>, path: string): string | undefined {
+  for (let p = path; p !== ''; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
+    const hit = origins.get(p);
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+function parseScalar(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  path.forEach((seg, i) => {
+    if (i === path.length - 1) {
+      node[seg] = value;
+      return;
+    }
+    const next = node[seg];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[seg] = {};
+    node = node[seg] as Record<string, unknown>;
+  });
+}
+
+function deepMerge(target: Record<string, unknown>, source: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(source)) {
+    const current = target[key];
+    if (isPlainObject(value) && isPlainObject(current)) deepMerge(current, value);
+    else target[key] = isPlainObject(value) ? structuredClone(value) : value;
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}

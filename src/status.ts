@@ -1,0 +1,57 @@
+/**
+ * The status report: what `modestream status --json` prints and GET /status.json serves. The schema is
+ * the contract for scripts and tests that read it.
+ */
+import { z } from 'zod';
+
+const Spread = z.object({ min: z.number(), max: z.number(), mean: z.number(), cv: z.number() });
+
+export const StatusReport = z.object({
+  generatedAt: z.string(),
+  brokers: z.array(z.string()),
+  backend: z.object({ name: z.string(), adapter: z.string().optional() }).optional(),
+  centroids: z
+    .object({
+      epoch: z.number().int(),
+      fine: z.number().int(),
+      experts: z.number().int(),
+      dim: z.number().int(),
+      inertia: z.number(),
+      sampleSize: z.number().int(),
+      balanced: z.boolean(),
+      oneStage: z.boolean(),
+      fineSpread: Spread,
+      expertSpread: Spread,
+      createdAt: z.string(),
+    })
+    .nullable(),
+  experts: z.array(
+    z.object({
+      id: z.number().int(),
+      records: z.number().int(),
+      fineClusters: z.number().int(),
+      firstRecordAt: z.string().nullable(),
+      lastRecordAt: z.string().nullable(),
+    }),
+  ),
+  /** Records stored before the first centroid epoch, waiting for the controller to route them. */
+  unrouted: z.number().int(),
+  totalRecords: z.number().int(),
+  deadLettered: z.number().int().nullable(),
+  reservoir: z.object({ seen: z.number().int(), capacity: z.number().int() }),
+  partitions: z.array(
+    z.object({
+      topic: z.string(),
+      partition: z.number().int(),
+      /** router: the group's committed offset; sharder: the offset durable in LMDB */
+      stage: z.enum(['router', 'sharder']),
+      position: z.number().int().nullable(),
+      end: z.number().int().nullable(),
+      lag: z.number().int().nullable(),
+    }),
+  ),
+  /** Set when Kafka could not be reached: LMDB figures are still shown. */
+  kafkaError: z.string().optional(),
+});
+
+export type StatusReport = z.infer<typeof StatusReport>;

@@ -1,0 +1,55 @@
+/**
+ * The one LMDB environment under the state directory, and its named databases. Every store opens its
+ * DB here, so writes to several DBs commit together in one `root.transaction` (LMDB has one writer per
+ * environment, across processes: two modestream processes may share a state directory).
+ *
+ * Guarantees (lmdb-js defaults, overlappingSync on Linux): a transaction's promise resolves once it is
+ * committed and visible to every process; `root.flushed` resolves once it is on disk. Stores that
+ * acknowledge input to Kafka await both.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+
+export type Key = string | number | (string | number)[];
+
+export interface StateEnv {
+  readonly dir: string;
+  readonly root: RootDatabase;
+  /** [expert, seq] -> stored routed record */
+  readonly shards: Database<unknown, Key>;
+  /** pair id -> [expert, seq]: the record's one location, also the dedup key */
+  readonly dedup: Database<[number, number], string>;
+  /** [topic, partition] -> next offset to read */
+  readonly offsets: Database<number, Key>;
+  /** counters and small documents, keyed by [kind, id] */
+  readonly meta: Database<unknown, Key>;
+  /** epoch -> centroid model */
+  readonly centroids: Database<unknown, number>;
+  /** slot -> sampled caption embedding */
+  readonly reservoir: Database<unknown, number>;
+  close(): Promise<void>;
+}
+
+export interface OpenStateOptions {
+  dir: string;
+  readOnly?: boolean;
+}
+
+export function openStateEnv({ dir, readOnly = false }: OpenStateOptions): StateEnv {
+  const path = join(dir, 'lmdb');
+  if (!readOnly) mkdirSync(path, { recursive: true });
+  const root = open({ path, maxDbs: 16, readOnly });
+  const db = <V, K extends Key>(name: string) => root.openDB<V, K>({ name });
+  return {
+    dir,
+    root,
+    shards: db('shards'),
+    dedup: db('dedup'),
+    offsets: db('offsets'),
+    meta: db('meta'),
+    centroids: db('centroids'),
+    reservoir: db('reservoir'),
+    close: () => root.close(),
+  };
+}

@@ -1,0 +1,267 @@
+/**
+ * Expert shards: routed records by [expert, seq], the pair-id dedup index, per-expert and per-fine
+ * counters, the reservoir sample and the sharder's input offsets.
+ *
+ * Guarantee: `append` writes records, their dedup keys, counters, reservoir slots and the partition's
+ * next offset in ONE transaction and resolves only once it is flushed to disk, so a caller that commits
+ * the Kafka offset afterwards can never lose a record, and a redelivered record is recognised by its id
+ * (written once, whatever the process, crash or rebalance). Reads are synchronous.
+ */
+import { UNROUTED, fromWire, toWire, type Route, type RoutedRecord, WireRoutedSchema } from '../src/contract/routed.js';
+import { StateError } from '../src/errors.js';
+import type { StateEnv } from './env.js';
+
+export interface PartitionProgress {
+  topic: string;
+  partition: number;
+  /** Offset of the message after the last one in this append. */
+  nextOffset: number;
+}
+
+export interface AppendResult {
+  written: number;
+  duplicates: number;
+}
+
+export interface ExpertShardStats {
+  expert: number;
+  records: number;
+  firstRecordAt?: number;
+  lastRecordAt?: number;
+}
+
+interface ExpertCounter {
+  records: number;
+  /** Next sequence number; never reused, even after records move out (reroute, split). */
+  nextSeq: number;
+  firstRecordAt?: number;
+  lastRecordAt?: number;
+}
+
+interface ReservoirState {
+  seen: number;
+}
+
+export interface StoredLocation {
+  expert: number;
+  seq: number;
+}
+
+export interface ShardStoreOptions {
+  env: StateEnv;
+  /** Reservoir capacity (clustering.sample); 0 disables sampling. */
+  reservoirSize: number;
+  reservoirSeed?: number;
+}
+
+const expertKey = (expert: number) => ['expert', expert];
+const fineKey = (fine: number) => ['fine', fine];
+const RESERVOIR_KEY = ['reservoir'];
+
+export type ShardStore = ReturnType<typeof createShardStore>;
+
+export function createShardStore({ env, reservoirSize, reservoirSeed = 0x9e3779b9 }: ShardStoreOptions) {
+  const { root, shards, dedup, offsets, meta, reservoir } = env;
+
+  const counter = (expert: number): ExpertCounter =>
+    (meta.get(expertKey(expert)) as ExpertCounter | undefined) ?? { records: 0, nextSeq: 0 };
+
+  /** Puts one record at the end of its expert's shard; caller holds the write transaction. */
+  function putRecord(record: RoutedRecord, counters: Map<number, ExpertCounter>, fines: Map<number, number>): StoredLocation {
+    const expert = record.route?.expert ?? UNROUTED;
+    let c = counters.get(expert);
+    if (!c) counters.set(expert, (c = { ...counter(expert) }));
+    const seq = c.nextSeq++;
+    c.records++;
+    c.firstRecordAt = Math.min(c.firstRecordAt ?? record.ts, record.ts);
+    c.lastRecordAt = Math.max(c.lastRecordAt ?? record.ts, record.ts);
+    shards.put([expert, seq], toWire(record));
+    dedup.put(record.id, [expert, seq]);
+    if (record.route) fines.set(record.route.fine, (fines.get(record.route.fine) ?? (meta.get(fineKey(record.route.fine)) as number | undefined) ?? 0) + 1);
+    return { expert, seq };
+  }
+
+  function saveCounters(counters: Map<number, ExpertCounter>, fines: Map<number, number>): void {
+    for (const [expert, c] of counters) meta.put(expertKey(expert), c);
+    for (const [fine, n] of fines) meta.put(fineKey(fine), n);
+  }
+
+  /** Algorithm R with a counter-based hash instead of a stream RNG, so a restart draws the same slots. */
+  function sampleIntoReservoir(records: readonly RoutedRecord[]): void {
+    if (reservoirSize <= 0 || records.length === 0) return;
+    const state = (meta.get(RESERVOIR_KEY) as ReservoirState | undefined) ?? { seen: 0 };
+    for (const r of records) {
+      const i = state.seen++;
+      const slot = i < reservoirSize ? i : Math.floor(unitHash(reservoirSeed, i) * (i + 1));
+      if (slot < reservoirSize) reservoir.put(slot, { id: r.id, emb: Buffer.from(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength) });
+    }
+    meta.put(RESERVOIR_KEY, state);
+  }
+
+  return {
+    /** Appends a chunk from one partition; duplicates (by pair id) are skipped. Durable on resolve. */
+    async append(records: readonly RoutedRecord[], progress: PartitionProgress): Promise<AppendResult> {
+      let result: AppendResult = { written: 0, duplicates: 0 };
+      await root.transaction(() => {
+        const counters = new Map<number, ExpertCounter>();
+        const fines = new Map<number, number>();
+        const fresh: RoutedRecord[] = [];
+        // Checked inside the write transaction: another process sharing this environment cannot slip
+        // the same id in between the check and the put.
+        const seenHere = new Set<string>();
+        for (const record of records) {
+          if (seenHere.has(record.id) || dedup.get(record.id) !== undefined) continue;
+          seenHere.add(record.id);
+          putRecord(record, counters, fines);
+          fresh.push(record);
+        }
+        saveCounters(counters, fines);
+        sampleIntoReservoir(fresh);
+        const key = [progress.topic, progress.partition];
+        // Offsets only move forward: a zombie member finishing an old batch must not rewind them.
+        if (progress.nextOffset > (offsets.get(key) ?? -1)) offsets.put(key, progress.nextOffset);
+        result = { written: fresh.length, duplicates: records.length - fresh.length };
+      });
+      await root.flushed;
+      return result;
+    },
+
+    /** The next offset to consume for a partition of the routed topic, as last made durable here. */
+    nextOffset(topic: string, partition: number): number | undefined {
+      return offsets.get([topic, partition]);
+    },
+
+    storedOffsets(): { topic: string; partition: number; nextOffset: number }[] {
+      return [...offsets.getRange()].map(({ key, value }) => {
+        const [topic, partition] = key as [string, number];
+        return { topic, partition, nextOffset: value };
+      });
+    },
+
+    expertStats(): ExpertShardStats[] {
+      const out: ExpertShardStats[] = [];
+      for (const { key, value } of meta.getRange({ start: ['expert'], end: ['expert', Number.MAX_SAFE_INTEGER] })) {
+        const c = value as ExpertCounter;
+        const stats: ExpertShardStats = { expert: (key as [string, number])[1], records: c.records };
+        if (c.firstRecordAt !== undefined) stats.firstRecordAt = c.firstRecordAt;
+        if (c.lastRecordAt !== undefined) stats.lastRecordAt = c.lastRecordAt;
+        out.push(stats);
+      }
+      return out;
+    },
+
+    fineCounts(): Map<number, number> {
+      const out = new Map<number, number>();
+      for (const { key, value } of meta.getRange({ start: ['fine'], end: ['fine', Number.MAX_SAFE_INTEGER] })) {
+        out.set((key as [string, number])[1], value as number);
+      }
+      return out;
+    },
+
+    totalRecords(): number {
+      return this.expertStats().reduce((sum, s) => sum + s.records, 0);
+    },
+
+    unroutedCount(): number {
+      return counter(UNROUTED).records;
+    },
+
+    locate(id: string): StoredLocation | undefined {
+      const loc = dedup.get(id);
+      return loc && { expert: loc[0], seq: loc[1] };
+    },
+
+    /** Reads records of one shard in seq order, starting at `fromSeq`. */
+    *read(expert: number, { fromSeq = 0, limit = Infinity }: { fromSeq?: number; limit?: number } = {}): Generator<{ seq: number; record: RoutedRecord }> {
+      const range = shards.getRange({ start: [expert, fromSeq], end: [expert, Number.MAX_SAFE_INTEGER], limit: Number.isFinite(limit) ? limit : undefined });
+      for (const { key, value } of range) {
+        const parsed = WireRoutedSchema.safeParse(value);
+        if (!parsed.success) throw new StateError(`corrupt shard record at ${JSON.stringify(key)}: ${parsed.error.issues[0]?.message}`);
+        yield { seq: (key as [number, number])[1], record: fromWire(parsed.data) };
+      }
+    },
+
+    /** Every stored pair id once, with its location: the exactly-once audit used by tests and `status --verify`. */
+    *ids(): Generator<{ id: string; expert: number; seq: number }> {
+      for (const { key, value } of dedup.getRange()) yield { id: key, expert: value[0], seq: value[1] };
+    },
+
+    /**
+     * Exactly-once audit: every dedup entry points at a stored record with that id, and there are as
+     * many stored records as dedup entries (no record stored twice, none without its key).
+     */
+    audit(): { records: number; ids: number; problems: string[] } {
+      const problems: string[] = [];
+      let ids = 0;
+      for (const { key, value } of dedup.getRange()) {
+        ids++;
+        const stored = shards.get(value) as { id?: unknown } | undefined;
+        if (stored?.id !== key && problems.length < 20) problems.push(`id ${key}: dedup points at [${value.join(', ')}] holding ${stored ? String(stored.id) : 'nothing'}`);
+      }
+      const records = shards.getCount();
+      if (records !== ids) problems.push(`${records} stored records but ${ids} distinct ids`);
+      return { records, ids, problems };
+    },
+
+    /** Sampled caption embeddings (the bootstrap sample) and how many records the sampler has seen. */
+    reservoirSample(): { seen: number; embeddings: Float32Array[] } {
+      const state = (meta.get(RESERVOIR_KEY) as ReservoirState | undefined) ?? { seen: 0 };
+      const embeddings: Float32Array[] = [];
+      for (const { value } of reservoir.getRange()) {
+        const emb = (value as { emb: Uint8Array }).emb;
+        const copy = new Float32Array(emb.byteLength / 4);
+        new Uint8Array(copy.buffer).set(emb);
+        embeddings.push(copy);
+      }
+      return { seen: state.seen, embeddings };
+    },
+
+    reservoirSeen(): number {
+      return ((meta.get(RESERVOIR_KEY) as ReservoirState | undefined) ?? { seen: 0 }).seen;
+    },
+
+    /**
+     * Moves up to `limit` unrouted records (stored before the first centroid epoch existed) into their
+     * experts' shards. Routing is async (tensor backend), so it runs between the read and the write
+     * transaction; the write re-checks each record is still unrouted (another process may have moved it).
+     */
+    async routeStored(limit: number, route: (embeddings: Float32Array[]) => Promise<Route[]>): Promise<number> {
+      const batch = [...this.read(UNROUTED, { limit })];
+      if (batch.length === 0) return 0;
+      const routes = await route(batch.map((b) => b.record.embedding));
+      let moved = 0;
+      await root.transaction(() => {
+        const counters = new Map<number, ExpertCounter>();
+        const fines = new Map<number, number>();
+        batch.forEach(({ seq, record }, i) => {
+          const loc = dedup.get(record.id);
+          if (!loc || loc[0] !== UNROUTED || loc[1] !== seq) return;
+          shards.remove([UNROUTED, seq]);
+          const unrouted = counters.get(UNROUTED) ?? { ...counter(UNROUTED) };
+          unrouted.records--;
+          counters.set(UNROUTED, unrouted);
+          putRecord({ ...record, route: routes[i]! }, counters, fines);
+          moved++;
+        });
+        saveCounters(counters, fines);
+      });
+      await root.flushed;
+      return moved;
+    },
+
+    /** Decodes a raw stored value (used by readers that iterate LMDB themselves). */
+    decode(value: unknown): RoutedRecord | undefined {
+      const parsed = WireRoutedSchema.safeParse(value);
+      return parsed.success ? fromWire(parsed.data) : undefined;
+    },
+  };
+}
+
+/** splitmix32-style hash of (seed, i) to [0, 1). */
+function unitHash(seed: number, i: number): number {
+  let z = (seed ^ Math.imul(i + 1, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  z = (z ^ (z >>> 16)) >>> 0;
+  return z / 4294967296;
+}

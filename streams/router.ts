@@ -1,0 +1,139 @@
+/**
+ * Router topology (stateless; scale it with more members of its consumer group):
+ *
+ *   pairs chunk -> validatePairs -> embedCaptions -> routeEmbedded -> publishRouted -> outcome
+ *                       \-> rejected messages ride along and are dead-lettered by publishRouted
+ *
+ * Each step is an operator over one chunk; the chunk is complete once Kafka acknowledged both its
+ * routed records and its dead letters (acks=-1), and only then is the input offset committed.
+ */
+import type { Message, Producer } from 'kafkajs';
+import { concatMap, map, pipe, type OperatorFunction } from 'rxjs';
+import type { RoutingSource } from '../src/cluster/routing.js';
+import type { Limits } from '../src/config.js';
+import { parsePair, type ValidPair } from '../src/contract/pair.js';
+import { encodeRouted, UNROUTED, type Route, type RoutedRecord } from '../src/contract/routed.js';
+import type { CaptionEmbedder } from '../src/embed/embedder.js';
+import { deadLetter, type InputMessage } from './messages.js';
+import type { ChunkOutcome, Topology } from './stage.js';
+
+interface Accepted {
+  message: InputMessage;
+  pair: ValidPair;
+}
+
+interface Rejected {
+  message: InputMessage;
+  reason: string;
+  detail: string;
+}
+
+export interface ValidatedChunk {
+  messages: InputMessage[];
+  accepted: Accepted[];
+  rejected: Rejected[];
+}
+
+export interface EmbeddedChunk extends ValidatedChunk {
+  /** Row-major accepted.length x dim. */
+  embeddings: Float32Array;
+  dim: number;
+}
+
+export interface RoutedChunk extends EmbeddedChunk {
+  /** One per accepted pair; null while no centroid epoch exists. */
+  routes: (Route | null)[];
+}
+
+export function validatePairs(limits: Limits): OperatorFunction<InputMessage[], ValidatedChunk> {
+  return map((messages) => {
+    const chunk: ValidatedChunk = { messages, accepted: [], rejected: [] };
+    for (const message of messages) {
+      const result = parsePair({ key: message.key, value: message.value }, limits);
+      if (result.ok) chunk.accepted.push({ message, pair: result.pair });
+      else chunk.rejected.push({ message, reason: result.rejection.reason, detail: result.rejection.detail });
+    }
+    return chunk;
+  });
+}
+
+export function embedCaptions(embedder: CaptionEmbedder): OperatorFunction<ValidatedChunk, EmbeddedChunk> {
+  return concatMap(async (chunk) => ({
+    ...chunk,
+    embeddings: chunk.accepted.length ? await embedder.embed(chunk.accepted.map((a) => a.pair.caption)) : new Float32Array(0),
+    dim: embedder.dim,
+  }));
+}
+
+export function routeEmbedded(routing: RoutingSource): OperatorFunction<EmbeddedChunk, RoutedChunk> {
+  return concatMap(async (chunk) => {
+    const current = chunk.accepted.length ? routing.current() : undefined;
+    const routes = current ? await current.route(chunk.embeddings) : chunk.accepted.map(() => null);
+    return { ...chunk, routes };
+  });
+}
+
+export interface PublishOptions {
+  producer: Producer;
+  routedTopic: string;
+  dlqTopic: string;
+  /** Partitions of the routed topic: expert e goes to partition e mod P (keyed by expert). */
+  routedPartitions: number;
+}
+
+export function publishRouted({ producer, routedTopic, dlqTopic, routedPartitions }: PublishOptions): OperatorFunction<RoutedChunk, ChunkOutcome> {
+  return concatMap(async (chunk) => {
+    const routed: Message[] = chunk.accepted.map(({ message, pair }, i) => {
+      const record = toRoutedRecord(message, pair, chunk.embeddings.subarray(i * chunk.dim, (i + 1) * chunk.dim), chunk.routes[i] ?? null);
+      const expert = record.route?.expert ?? UNROUTED;
+      return {
+        key: expert === UNROUTED ? 'unrouted' : String(expert),
+        value: encodeRouted(record),
+        // Explicit partition: the default murmur2 partitioner can put two of four experts on one partition.
+        // Unrouted pairs (before the first epoch) are spread by id so no partition takes them all.
+        partition: expert === UNROUTED ? hashString(pair.id) % routedPartitions : expert % routedPartitions,
+      };
+    });
+    const dead = chunk.rejected.map(({ message, reason, detail }) => deadLetter(message, reason, detail));
+    const topicMessages = [
+      { topic: routedTopic, messages: routed },
+      { topic: dlqTopic, messages: dead },
+    ].filter((t) => t.messages.length > 0);
+    if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
+    const last = chunk.messages[chunk.messages.length - 1]!;
+    const unrouted = chunk.routes.filter((r) => r === null).length;
+    return { messages: chunk.messages.length, nextOffset: Number(last.offset) + 1, routed: routed.length - unrouted, unrouted, deadLettered: dead.length };
+  });
+}
+
+function toRoutedRecord(message: InputMessage, pair: ValidPair, embedding: Float32Array, route: Route | null): RoutedRecord {
+  const record: RoutedRecord = {
+    id: pair.id,
+    caption: pair.caption,
+    ts: pair.ts ?? Number(message.timestamp),
+    image: pair.image,
+    embedding,
+    route,
+    origin: { topic: message.topic, partition: message.partition, offset: message.offset },
+  };
+  if (pair.source !== undefined) record.source = pair.source;
+  if (pair.meta !== undefined) record.meta = pair.meta;
+  return record;
+}
+
+/** FNV-1a, for spreading unrouted pairs over partitions. */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+export interface RouterDeps extends PublishOptions {
+  limits: Limits;
+  embedder: CaptionEmbedder;
+  routing: RoutingSource;
+}
+
+export function routerTopology(deps: RouterDeps): Topology {
+  return pipe(validatePairs(deps.limits), embedCaptions(deps.embedder), routeEmbedded(deps.routing), publishRouted(deps));
+}

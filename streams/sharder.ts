@@ -1,0 +1,93 @@
+/**
+ * Sharder topology (owns the experts of its `routed` partitions, like a Kafka Streams task with a local
+ * state store):
+ *
+ *   routed chunk -> decodeRoutedChunk -> routeLate -> deadLetterUndecodable -> appendToShards -> outcome
+ *
+ * appendToShards writes records, dedup keys and the partition's next offset in one LMDB transaction and
+ * completes once it is flushed; the stage commits the Kafka offset only after that. On restart or
+ * rebalance the stage skips what LMDB already holds (appliedUpTo) and the dedup index drops redelivered
+ * pairs, so every pair lands in exactly one shard exactly once.
+ */
+import type { Producer } from 'kafkajs';
+import { concatMap, map, pipe, type OperatorFunction } from 'rxjs';
+import type { RoutingSource } from '../src/cluster/routing.js';
+import { decodeRouted, type RoutedRecord } from '../src/contract/routed.js';
+import type { ShardStore } from '../state/shards.js';
+import { deadLetter, type InputMessage } from './messages.js';
+import type { ChunkOutcome, Topology } from './stage.js';
+
+export interface DecodedChunk {
+  messages: InputMessage[];
+  records: RoutedRecord[];
+  undecodable: { message: InputMessage; detail: string }[];
+}
+
+export function decodeRoutedChunk(): OperatorFunction<InputMessage[], DecodedChunk> {
+  return map((messages) => {
+    const chunk: DecodedChunk = { messages, records: [], undecodable: [] };
+    for (const message of messages) {
+      const decoded = decodeRouted(message.value);
+      if (decoded.ok) chunk.records.push(decoded.record);
+      else chunk.undecodable.push({ message, detail: decoded.detail });
+    }
+    return chunk;
+  });
+}
+
+/**
+ * Pairs routed before the first centroid epoch arrive unrouted; if an epoch exists by now they are
+ * routed here, so nothing waits for the controller's catch-up pass that it does not have to.
+ */
+export function routeLate(routing: RoutingSource): OperatorFunction<DecodedChunk, DecodedChunk> {
+  return concatMap(async (chunk) => {
+    const pending = chunk.records.filter((r) => r.route === null);
+    const current = pending.length ? routing.current() : undefined;
+    if (!current) return chunk;
+    const dim = current.model.dim;
+    const flat = new Float32Array(pending.length * dim);
+    pending.forEach((r, i) => flat.set(r.embedding, i * dim));
+    const routes = await current.route(flat);
+    let next = 0;
+    return { ...chunk, records: chunk.records.map((r) => (r.route === null ? { ...r, route: routes[next++]! } : r)) };
+  });
+}
+
+export function deadLetterUndecodable({ producer, dlqTopic }: { producer: Producer; dlqTopic: string }): OperatorFunction<DecodedChunk, DecodedChunk> {
+  return concatMap(async (chunk) => {
+    if (chunk.undecodable.length) {
+      await producer.send({
+        topic: dlqTopic,
+        acks: -1,
+        messages: chunk.undecodable.map(({ message, detail }) => deadLetter(message, 'invalid-routed-record', detail)),
+      });
+    }
+    return chunk;
+  });
+}
+
+/** Seen after each durable append: the records and how long the LMDB commit + flush took. */
+export type OnAppended = (info: { records: readonly RoutedRecord[]; commitMs: number; durableAt: number }) => void;
+
+export function appendToShards(store: ShardStore, onAppended?: OnAppended): OperatorFunction<DecodedChunk, ChunkOutcome> {
+  return concatMap(async (chunk) => {
+    const last = chunk.messages[chunk.messages.length - 1]!;
+    const nextOffset = Number(last.offset) + 1;
+    const started = performance.now();
+    const { written, duplicates } = await store.append(chunk.records, { topic: last.topic, partition: last.partition, nextOffset });
+    onAppended?.({ records: chunk.records, commitMs: performance.now() - started, durableAt: Date.now() });
+    return { messages: chunk.messages.length, nextOffset, written, duplicates, deadLettered: chunk.undecodable.length };
+  });
+}
+
+export interface SharderDeps {
+  store: ShardStore;
+  routing: RoutingSource;
+  producer: Producer;
+  dlqTopic: string;
+  onAppended?: OnAppended;
+}
+
+export function sharderTopology(deps: SharderDeps): Topology {
+  return pipe(decodeRoutedChunk(), routeLate(deps.routing), deadLetterUndecodable(deps), appendToShards(deps.store, deps.onAppended));
+}

@@ -1,0 +1,135 @@
+/**
+ * A stage runs one Kafka topic through a processing topology: fetch -> process -> commit, nothing else.
+ * The consumer, the topology and the logger come in as one options object, so a test can swap any
+ * of them.
+ *
+ * Per kafkajs batch: messages already applied are skipped (the sharder's LMDB offsets), the rest is cut
+ * into chunks, and each chunk goes through the topology only while the consumer is running and the
+ * partition is not stale (revoked or seeked). The topology's observable completes once the chunk's
+ * effects are durable; only then is its offset resolved and committed to Kafka (at-least-once; the
+ * sharder's pair-id dedup makes the shards exactly-once). Backpressure is pulling: kafkajs fetches the
+ * next batch only when this handler returns.
+ */
+import type { Consumer, EachBatchPayload } from 'kafkajs';
+import { EMPTY, concatMap, from, lastValueFrom, of, type OperatorFunction } from 'rxjs';
+import { errorMessage } from '../src/errors.js';
+import type { Logger } from '../src/logger.js';
+import { isRebalanceError } from './errors.js';
+import { toInputMessage, type InputMessage } from './messages.js';
+
+export interface ChunkOutcome {
+  /** Messages in the chunk. */
+  messages: number;
+  /** Offset of the message after the chunk's last one. */
+  nextOffset: number;
+  routed?: number;
+  unrouted?: number;
+  deadLettered?: number;
+  written?: number;
+  duplicates?: number;
+}
+
+/** What a stage does with one chunk of one partition; completes when the effects are durable. */
+export type Topology = OperatorFunction<InputMessage[], ChunkOutcome>;
+
+export interface StageOptions {
+  name: string;
+  consumer: Consumer;
+  topic: string;
+  topology: Topology;
+  chunkSize: number;
+  logger: Logger;
+  /** First offset not yet applied for a partition (the sharder reads it from LMDB); older messages are skipped. */
+  appliedUpTo?: (topic: string, partition: number) => number | undefined;
+  /** Called after each committed chunk (metrics, progress). */
+  onChunk?: (info: { stage: string; topic: string; partition: number; outcome: ChunkOutcome; ms: number }) => void;
+}
+
+export interface RunningStage {
+  /** Finishes the chunk in flight, commits it, leaves the group. */
+  stop(): Promise<void>;
+}
+
+export async function startStage(options: StageOptions): Promise<RunningStage> {
+  const { consumer, topic, logger, name } = options;
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    // We resolve offsets ourselves, chunk by chunk: a batch cut short must not be marked done.
+    eachBatchAutoResolve: false,
+    eachBatch: (payload) => handleBatch(options, payload),
+  });
+  logger.info({ topic }, 'stage started');
+  return {
+    async stop() {
+      // kafkajs waits for the running eachBatch, which stops at the next chunk boundary (isRunning).
+      await consumer.disconnect();
+      logger.info('stage stopped');
+    },
+  };
+}
+
+async function handleBatch(options: StageOptions, payload: EachBatchPayload): Promise<void> {
+  const { consumer, topology, chunkSize, logger, appliedUpTo, onChunk, name } = options;
+  const { batch, isRunning, isStale, heartbeat, resolveOffset } = payload;
+  const { topic, partition } = batch;
+  // A refused commit means the partition is moving to another member: stop at the next chunk.
+  let refused = false;
+  const live = () => !refused && isRunning() && !isStale();
+
+  const applied = appliedUpTo?.(topic, partition) ?? -1;
+  const fresh = batch.messages.filter((m) => Number(m.offset) >= applied);
+  if (fresh.length < batch.messages.length) {
+    logger.debug({ topic, partition, skipped: batch.messages.length - fresh.length }, 'skipping messages already applied');
+  }
+  if (fresh.length === 0) {
+    // Everything here was applied before a crash; move Kafka's committed offset up to what is durable.
+    await commit(consumer, logger, topic, partition, applied);
+    return;
+  }
+
+  const chunks: InputMessage[][] = [];
+  for (let i = 0; i < fresh.length; i += chunkSize) {
+    chunks.push(fresh.slice(i, i + chunkSize).map((m) => toInputMessage(topic, partition, m)));
+  }
+
+  await lastValueFrom(
+    from(chunks).pipe(
+      // The liveness check sits inside concatMap so it runs when the chunk's turn comes, not when
+      // `from` emits (which is all at once).
+      concatMap((chunk) => {
+        if (!live()) return EMPTY;
+        const started = performance.now();
+        return of(chunk).pipe(
+          topology,
+          concatMap(async (outcome) => {
+            resolveOffset(String(outcome.nextOffset - 1));
+            const committed = await commit(consumer, logger, topic, partition, outcome.nextOffset);
+            refused ||= !committed;
+            onChunk?.({ stage: name, topic, partition, outcome, ms: performance.now() - started });
+            await heartbeat().catch((err: unknown) => logger.debug({ err: errorMessage(err) }, 'heartbeat failed'));
+            return committed;
+          }),
+        );
+      }),
+    ),
+    { defaultValue: true },
+  );
+}
+
+/**
+ * Commits `offset` for one partition. A commit refused because the group is rebalancing is not an
+ * error: the effects are durable (LMDB offsets for the sharder, dedup downstream for the router) and
+ * the partition's next owner starts from there.
+ */
+async function commit(consumer: Consumer, logger: Logger, topic: string, partition: number, offset: number): Promise<boolean> {
+  if (offset < 0) return true;
+  try {
+    await consumer.commitOffsets([{ topic, partition, offset: String(offset) }]);
+    return true;
+  } catch (err) {
+    if (!isRebalanceError(err)) throw err;
+    logger.warn({ topic, partition, offset, err: errorMessage(err) }, 'commit refused during a rebalance; the next owner resumes from durable state');
+    return false;
+  }
+}
