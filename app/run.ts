@@ -176,7 +176,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         store,
         centroids,
         routing,
-        sampleSize: config.clustering.sample,
+        settings: config.clustering,
         cluster: (sample, epoch) => clusterSample({ sample, epoch, settings: config.clustering, embedder: embedder.fingerprint }),
         logger: logger.child({ component: 'controller' }),
       })

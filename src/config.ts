@@ -258,11 +258,14 @@ export function resolveConfig(layers: readonly ConfigLayer[]): Config {
   for (const layer of layers) deepMerge(merged, layer.values);
   const parsed = ConfigSchema.safeParse(merged);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const path = issue.path.map(String).join('.');
-    const origin = originFor(layers, path);
-    const key = path === '' ? '(top level)' : path;
-    return `${key}: ${issue.message}${origin ? ` (from ${origin})` : ''}`;
+  const problems = parsed.error.issues.flatMap((issue) => {
+    const at = issue.path.map(String);
+    // An unknown key is reported at the key itself, so its origin (which env var, which file) is found.
+    const entries = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => ({ path: [...at, k].join('.'), message: 'unknown key' })) : [{ path: at.join('.'), message: issue.message }];
+    return entries.map(({ path, message }) => {
+      const origin = originFor(layers, path);
+      return `${path === '' ? '(top level)' : path}: ${message}${origin ? ` (from ${origin})` : ''}`;
+    });
   });
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 }

@@ -21,6 +21,7 @@ const StoredModel = z.object({
   experts: bytesSchema,
   counts: bytesSchema,
   createdAt: z.number(),
+  refinedThrough: z.record(z.string(), z.number().int().nonnegative()).default({}),
   embedder: z.string(),
   stats: z.object({
     sampleSize: z.number(),
@@ -59,6 +60,7 @@ export function decodeModel(value: unknown): CentroidModel {
   const s = parsed.data;
   const model: CentroidModel = {
     ...s,
+    refinedThrough: Object.fromEntries(Object.entries(s.refinedThrough).map(([k, v]) => [Number(k), v])),
     fine: copyInto(Float32Array, s.fine),
     fineIds: copyInto(Int32Array, s.fineIds),
     fineToExpert: copyInto(Int32Array, s.fineToExpert),

@@ -1,12 +1,17 @@
 /**
  * The controller's loop: on every tick, at most one of each, in order —
  *   1. bootstrap: no centroid epoch yet and the reservoir is full -> cluster it -> publish epoch 1;
- *   2. catch-up: records stored unrouted (before epoch 1 existed) -> route them into expert shards.
+ *   2. catch-up: records stored unrouted (before epoch 1 existed) -> route them into expert shards;
+ *   3. refine: records stored since the epoch's `refinedThrough` update a draft of the fine centers
+ *      (mini-batch k-means); once the draft has moved more than `moveThreshold`, it is published as the
+ *      next epoch, with the new `refinedThrough`, in one conditional write.
  * Ticks never overlap (exhaustMap drops a tick while the previous one runs), and a failed tick is
  * logged and retried on the next one: the controller never takes ingestion down with it.
  */
 import { exhaustMap, interval, startWith, type Subscription } from 'rxjs';
+import type { ClusteringSettings } from '../src/config.js';
 import type { CentroidModel } from '../src/cluster/model.js';
+import { meanDisplacement, refineCenters, refinedEpoch } from '../src/cluster/online.js';
 import type { RoutingSource } from '../src/cluster/routing.js';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
@@ -17,8 +22,8 @@ export interface ControllerDeps {
   store: ShardStore;
   centroids: CentroidStore;
   routing: RoutingSource;
-  /** Reservoir size at which centers are bootstrapped. */
-  sampleSize: number;
+  /** Reservoir size at which centers are bootstrapped, and the online refinement settings. */
+  settings: Pick<ClusteringSettings, 'sample' | 'refine'>;
   /** Clusters a sample into epoch `epoch` (the clustering settings are bound by the caller). */
   cluster: (sample: Float32Array[], epoch: number) => Promise<CentroidModel>;
   logger: Logger;
@@ -35,8 +40,9 @@ export interface RunningController {
 
 export function startController(deps: ControllerDeps): RunningController {
   const { logger, tickMs = 1000 } = deps;
+  const refiner = createRefiner(deps);
   let current: Promise<void> = Promise.resolve();
-  const runTick = () => (current = controllerTick(deps).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'controller tick failed; retrying next tick')));
+  const runTick = () => (current = controllerTick(deps, refiner).catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'controller tick failed; retrying next tick')));
   const subscription: Subscription = interval(tickMs)
     .pipe(startWith(0), exhaustMap(() => runTick()))
     .subscribe();
@@ -52,8 +58,9 @@ export function startController(deps: ControllerDeps): RunningController {
   };
 }
 
-export async function controllerTick({ store, centroids, routing, sampleSize, cluster, logger, catchUpBatch = 2000 }: ControllerDeps): Promise<void> {
-  if (centroids.latestEpoch() === 0 && store.reservoirSeen() >= sampleSize) {
+export async function controllerTick(deps: ControllerDeps, refiner = createRefiner(deps)): Promise<void> {
+  const { store, centroids, routing, settings, cluster, logger, catchUpBatch = 2000 } = deps;
+  if (centroids.latestEpoch() === 0 && store.reservoirSeen() >= settings.sample) {
     const { embeddings } = store.reservoirSample();
     logger.info({ sample: embeddings.length }, 'bootstrapping centroids from the reservoir sample');
     const started = performance.now();
@@ -78,4 +85,48 @@ export async function controllerTick({ store, centroids, routing, sampleSize, cl
     moved += n;
   }
   if (moved) logger.info({ moved, epoch: current.epoch }, 'routed records stored before the first epoch');
+  if (settings.refine.enabled) await refiner.step();
+}
+
+/**
+ * The refinement draft lives in memory between ticks; it is rebuilt from the newest epoch whenever
+ * someone (this process or another) published one, so two controllers never merge their drafts.
+ */
+function createRefiner({ store, centroids, routing, settings, logger }: ControllerDeps) {
+  let draft: { base: CentroidModel; fine: Float32Array; counts: Float64Array; through: Record<number, number>; applied: number } | undefined;
+  return {
+    async step(): Promise<void> {
+      const base = centroids.latest();
+      const current = routing.current();
+      if (!base || !current || current.epoch !== base.epoch) return;
+      if (draft?.base.epoch !== base.epoch) draft = { base, fine: base.fine, counts: base.counts, through: { ...base.refinedThrough }, applied: 0 };
+      const { dim } = base;
+      const rowOfFine = new Map(Array.from(base.fineIds, (id, row) => [id, row]));
+      // Up to `batch` new records per tick, taken across experts so none starves.
+      const experts = Array.from(base.experts);
+      const perExpert = Math.max(1, Math.ceil(settings.refine.batch / experts.length));
+      const embeddings: Float32Array[] = [];
+      const through = { ...draft.through };
+      for (const expert of experts) {
+        for (const { seq, record } of store.read(expert, { fromSeq: draft.through[expert] ?? 0, limit: perExpert })) {
+          embeddings.push(record.embedding);
+          through[expert] = seq + 1;
+        }
+      }
+      if (embeddings.length === 0) return;
+      const flat = new Float32Array(embeddings.length * dim);
+      embeddings.forEach((e, i) => flat.set(e, i * dim));
+      // Mini-batch k-means assigns each point to its nearest center now (the published epoch's).
+      const routes = await current.route(flat);
+      const rows = routes.map((r) => rowOfFine.get(r.fine)!);
+      const refined = refineCenters({ fine: draft.fine, counts: draft.counts, dim }, flat, rows);
+      draft = { ...draft, fine: refined.fine, counts: refined.counts, through, applied: draft.applied + refined.applied };
+      const moved = meanDisplacement(draft.fine, base.fine, dim);
+      if (moved <= settings.refine.moveThreshold) return;
+      const next = { ...refinedEpoch(base, refined), refinedThrough: through };
+      const won = await centroids.publish(next);
+      logger.info({ epoch: next.epoch, applied: draft.applied, moved: Number(moved.toFixed(4)), published: won }, won ? 'refined centers published as a new epoch' : 'another process published first; refining from its epoch');
+      draft = undefined;
+    },
+  };
 }

@@ -4,8 +4,6 @@
  * epoch) they were stored with.
  */
 import type { Command } from 'commander';
-import { openCore } from '../../app/run.js';
-import { clusterSample } from '../../src/cluster/bootstrap.js';
 import { EnvironmentError } from '../../src/errors.js';
 import { QUIET, createLogger, loadConfig, type GlobalOptions } from '../context.js';
 import { intOption } from '../options.js';
@@ -37,6 +35,7 @@ export function registerBootstrap(program: Command): void {
         'clustering.balanced': flags.plain ? false : undefined,
       }, QUIET);
       const logger = createLogger(config, 'bootstrap');
+      const [{ openCore }, { clusterSample }] = await Promise.all([import('../../app/run.js'), import('../../src/cluster/bootstrap.js')]);
       const core = await openCore(config, logger);
       try {
         const { embeddings } = core.store.reservoirSample();
@@ -45,7 +44,11 @@ export function registerBootstrap(program: Command): void {
         const previous = core.centroids.latest();
         const started = performance.now();
         const model = await clusterSample({ sample, epoch: (previous?.epoch ?? 0) + 1, settings: config.clustering, embedder: core.embedder.fingerprint, previous });
-        if (!(await core.centroids.publish(model))) throw new EnvironmentError(`epoch ${model.epoch} was published by another process meanwhile; run bootstrap again`);
+        // A running controller may publish a refined epoch meanwhile: take the next free number.
+        for (let attempt = 0; !(await core.centroids.publish(model)); attempt++) {
+          if (attempt >= 5) throw new EnvironmentError(`could not publish: epoch numbers kept being taken by other processes`);
+          model.epoch = core.centroids.latestEpoch() + 1;
+        }
         const summary = {
           epoch: model.epoch,
           sample: sample.length,

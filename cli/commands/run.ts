@@ -1,6 +1,5 @@
 /** `modestream run`: every role in one process by default; SIGTERM/SIGINT finish the chunk in flight, commit, close. */
 import type { Command } from 'commander';
-import { startApp } from '../../app/run.js';
 import { createLogger, loadConfig, type GlobalOptions } from '../context.js';
 import { intOption } from '../options.js';
 
@@ -18,6 +17,7 @@ export function registerRun(program: Command): void {
     .action(async (flags: RunFlags, cmd: Command) => {
       const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), { roles: flags.roles, 'http.port': flags.httpPort });
       const logger = createLogger(config);
+      const { startApp } = await import('../../app/run.js');
       const app = await startApp({ config, logger });
       logger.info({ roles: config.roles, backend: app.backend.name, status: app.httpUrl && `${app.httpUrl}/status.json` }, 'modestream running');
       await new Promise<void>((resolve) => {

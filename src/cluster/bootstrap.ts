@@ -52,6 +52,8 @@ export async function clusterSample({ sample, epoch, settings, embedder, previou
     experts: expertIds,
     counts: Float64Array.from(result.fineSizes),
     createdAt: now,
+    // A new clustering starts refining from the records stored after it.
+    refinedThrough: {},
     embedder,
     stats: {
       sampleSize: sample.length,

@@ -27,6 +27,12 @@ export interface CentroidModel {
   /** Points that have updated each fine center so far (mini-batch k-means learning rate 1/count). */
   counts: Float64Array;
   createdAt: number;
+  /**
+   * Per expert, the shard sequence number up to which records have refined these centers (online
+   * mini-batch k-means). Stored with the epoch so that a restarted controller resumes where the
+   * published centers left off, never applying a record twice.
+   */
+  refinedThrough: Record<number, number>;
   /** Fingerprint of the embedder whose space the centers live in; routing refuses a mismatch. */
   embedder: string;
   stats: {
