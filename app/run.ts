@@ -5,24 +5,23 @@
  *   [pairs] --router--> [routed] --sharder--> LMDB shards <--controller (bootstrap, catch-up routing)
  *       \--> [pairs.dlq]                                    http: /healthz, /status
  */
-import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import { clusterSample } from '../src/cluster/bootstrap.js';
 import { createRoutingSource, type RoutingSource } from '../src/cluster/routing.js';
 import type { Config } from '../src/config.js';
 import { createEmbedder } from '../src/embed/embedder.js';
 import type { CaptionEmbedder } from '../src/embed/embedder.js';
-import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import { initBackend, type BackendInfo } from '../src/tensor/backend.js';
 import { createCentroidStore, type CentroidStore } from '../state/centroids.js';
 import { openStateEnv, type StateEnv } from '../state/env.js';
 import { createShardStore, type ShardStore } from '../state/shards.js';
 import { startController, type RunningController } from '../streams/controller.js';
-import { createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
-import { routerTopology } from '../streams/router.js';
-import { sharderTopology } from '../streams/sharder.js';
-import { startStage, type RunningStage, type StageOptions } from '../streams/stage.js';
+import { createKafka, createProducer, ensureTopics, partitionCount } from '../streams/kafka.js';
+import type { RunningStage, StageOptions } from '../streams/stage.js';
 import type { OnAppended } from '../streams/sharder.js';
+import { startRouterRole, startSharderRole } from './roles.js';
+import { startRouterThreads } from './router-threads.js';
 import { startHttpServer, type RunningHttpServer } from './http.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { collectStatus } from './status.js';
@@ -99,75 +98,17 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
   const admin: Admin = kafka.admin();
   await admin.connect();
   await ensureTopics({ admin, topics: config.topics, logger });
-  const routedPartitions = await partitionCount(admin, config.topics.routed);
   const producer: Producer = createProducer(kafka);
   await producer.connect();
 
-  const consumer = (groupId: string): Consumer =>
-    kafka.consumer({
-      groupId,
-      sessionTimeout: config.kafka.sessionTimeoutMs,
-      heartbeatInterval: config.kafka.heartbeatIntervalMs,
-      maxBytesPerPartition: config.kafka.maxBytesPerPartition,
-      maxBytes: Math.max(config.kafka.maxBytesPerPartition * 4, 50 * 1024 * 1024),
-      allowAutoTopicCreation: false,
-      retry: {
-        initialRetryTime: 300,
-        maxRetryTime: 5_000,
-        retries: 12,
-        // Whatever broke (broker restart, network), rejoin and resume from committed/durable offsets.
-        restartOnFailure: async (err) => {
-          logger.warn({ groupId, err: errorMessage(err) }, 'consumer failed; restarting');
-          return true;
-        },
-      },
-    });
-
+  const roleBase = { config, logger, kafka, producer, routing, onChunk };
   const stages: RunningStage[] = [];
-  if (roles.has('sharder')) {
-    const sharderConsumer = consumer(config.groups.sharder);
-    // On assignment, resume each partition from the offset LMDB made durable (it may be ahead of Kafka's
-    // committed offset if we crashed between the LMDB flush and the Kafka commit).
-    sharderConsumer.on(sharderConsumer.events.GROUP_JOIN, ({ payload }) => {
-      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-        for (const partition of partitions) {
-          const next = store.nextOffset(topic, partition);
-          if (next !== undefined) sharderConsumer.seek({ topic, partition, offset: String(next) });
-        }
-      }
-    });
-    stages.push(
-      await startStage({
-        name: 'sharder',
-        consumer: sharderConsumer,
-        topic: config.topics.routed,
-        topology: sharderTopology({ store, routing, producer, dlqTopic: config.topics.dlq, onAppended }),
-        onChunk,
-        chunkSize: config.pipeline.chunkSize,
-        logger: logger.child({ stage: 'sharder' }),
-        appliedUpTo: (topic, partition) => store.nextOffset(topic, partition),
-      }),
-    );
-  }
+  if (roles.has('sharder')) stages.push(await startSharderRole({ ...roleBase, store, onAppended }));
   if (roles.has('router')) {
     stages.push(
-      await startStage({
-        name: 'router',
-        consumer: consumer(config.groups.router),
-        topic: config.topics.pairs,
-        topology: routerTopology({
-          limits: config.limits,
-          embedder,
-          routing,
-          producer,
-          routedTopic: config.topics.routed,
-          dlqTopic: config.topics.dlq,
-          routedPartitions,
-        }),
-        chunkSize: config.pipeline.chunkSize,
-        logger: logger.child({ stage: 'router' }),
-        onChunk,
-      }),
+      config.pipeline.routerThreads > 0
+        ? await startRouterThreads({ config, logger, count: config.pipeline.routerThreads, onChunk })
+        : await startRouterRole({ ...roleBase, embedder, routedPartitions: await partitionCount(admin, config.topics.routed) }),
     );
   }
 
@@ -217,8 +158,3 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
 }
 
 const OUTCOME_LABEL = { routed: 'routed', unrouted: 'unrouted', deadLettered: 'dead_lettered', written: 'stored', duplicates: 'duplicate' } as const;
-
-async function partitionCount(admin: Admin, topic: string): Promise<number> {
-  const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-  return metadata.topics[0]?.partitions.length ?? 1;
-}

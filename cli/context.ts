@@ -4,10 +4,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pino } from 'pino';
 import { assignmentsLayer, envLayer, parseAssignment, resolveConfig, type Config, type ConfigLayer } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
-import type { Logger } from '../src/logger.js';
+export { createLogger } from '../app/logger.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -68,8 +67,3 @@ export function loadConfig(global: GlobalOptions, commandFlags: Record<string, u
 
 /** One-shot commands print their own results; their logs stay quiet unless log.level says otherwise. */
 export const QUIET = { defaults: { log: { level: 'warn' } } };
-
-/** Structured JSON logs on stderr (stdout stays for command output such as `status --json`). */
-export function createLogger(config: Config, name = 'modestream'): Logger {
-  return pino({ name, level: config.log.level }, pino.destination(2)) as unknown as Logger;
-}

@@ -164,6 +164,11 @@ export const PipelineConfig = z
   .object({
     /** Messages handed to the pipeline at once: one embed call, one routing matmul, one LMDB transaction. */
     chunkSize: z.number().int().min(1).max(100_000).default(1000),
+    /**
+     * Worker threads running the router role (0: on the main thread). One thread lets routing and
+     * sharding use two cores; more help only with more cores than the broker and sharder need.
+     */
+    routerThreads: z.number().int().min(0).max(64).default(1),
   })
   .strict();
 

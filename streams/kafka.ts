@@ -2,7 +2,8 @@
  * kafkajs wiring from the zod-validated settings: the client (SASL/TLS passed through), kafkajs logs
  * bridged into our logger, and topic creation.
  */
-import { Kafka, Partitioners, logLevel, type Admin, type ITopicConfig, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type ITopicConfig, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
+import { errorMessage } from '../src/errors.js';
 import type { KafkaSettings, TopicSettings } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 
@@ -40,6 +41,37 @@ export function createKafka({ settings, logger, retries = 12 }: CreateKafkaOptio
  */
 export function createProducer(kafka: Kafka): Producer {
   return kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+}
+
+/**
+ * A stage's consumer: fetch sizes from the settings (maxBytesPerPartition must exceed the largest
+ * message), and after any failure (broker restart, network) it rejoins and resumes from committed or
+ * durable offsets instead of giving up.
+ */
+export function createStageConsumer({ kafka, groupId, settings, logger }: { kafka: Kafka; groupId: string; settings: KafkaSettings; logger: Logger }): Consumer {
+  return kafka.consumer({
+    groupId,
+    sessionTimeout: settings.sessionTimeoutMs,
+    heartbeatInterval: settings.heartbeatIntervalMs,
+    maxBytesPerPartition: settings.maxBytesPerPartition,
+    maxBytes: Math.max(settings.maxBytesPerPartition * 4, 50 * 1024 * 1024),
+    allowAutoTopicCreation: false,
+    retry: {
+      initialRetryTime: 300,
+      maxRetryTime: 5_000,
+      retries: 12,
+      restartOnFailure: async (err) => {
+        logger.warn({ groupId, err: errorMessage(err) }, 'consumer failed; restarting');
+        return true;
+      },
+    },
+  });
+}
+
+/** Partitions of a topic (the router sends expert e to partition e mod P). */
+export async function partitionCount(admin: Admin, topic: string): Promise<number> {
+  const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+  return metadata.topics[0]?.partitions.length ?? 1;
 }
 
 /** Creates the topics modestream uses when missing; an existing topic is left as it is. */

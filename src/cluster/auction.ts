@@ -53,7 +53,10 @@ export interface AuctionResult {
   phases: number;
   /** Upper bound on (total cost - optimal total cost). */
   gapBound: number;
-  /** Cheapest slot price of each cluster at the end, for warm-starting the next call. */
+  /**
+   * Cheapest slot price of each cluster at the end, shifted so the cheapest is 0 and with clusters that
+   * have spare room at 0 (a common shift changes no preference), for warm-starting the next call.
+   */
   prices: Float64Array;
 }
 
@@ -181,8 +184,17 @@ export async function auction(problem: AuctionProblem): Promise<AuctionResult> {
   }
 
   let emptyPrice = 0;
-  for (let s = 0; s < slotHolder.length; s++) if (slotHolder[s]! < 0) emptyPrice += slotPrice[s]!;
-  return { assignment, cost: assignedCost, bids, refreshed, phases, gapBound: n * eps + emptyPrice, prices: clusterPrice };
+  const warmPrices = clusterPrice.slice();
+  let floor = Infinity;
+  for (const p of warmPrices) floor = Math.min(floor, p);
+  for (let j = 0; j < k; j++) warmPrices[j] = warmPrices[j]! - floor;
+  for (let s = 0; s < slotHolder.length; s++) {
+    if (slotHolder[s]! >= 0) continue;
+    emptyPrice += slotPrice[s]!;
+    // A cluster with spare room has price 0 at the optimum (its capacity constraint is slack).
+    warmPrices[Math.floor(s / cap)] = 0;
+  }
+  return { assignment, cost: assignedCost, bids, refreshed, phases, gapBound: n * eps + emptyPrice, prices: warmPrices };
 }
 
 /** FIFO of point ids; each point is queued at most once at a time, so n slots suffice. */

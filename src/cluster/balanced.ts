@@ -101,8 +101,8 @@ export async function balancedAssign(options: BalancedAssignmentOptions): Promis
       cost: lists.cost,
       bound: lists.bound,
       refresh,
-      // Warm prices are already close to the equilibrium: a coarse first phase would only inflate them.
-      epsilon: { start: prices ? end * EPS_FACTOR : Math.max(end, range * EPS_START_FRACTION), end, factor: EPS_FACTOR },
+      // Also from warm prices: a fine first epsilon would crawl towards prices that moved with the centers.
+      epsilon: { start: Math.max(end, range * EPS_START_FRACTION), end, factor: EPS_FACTOR },
       ...(prices ? { initialPrices: prices } : {}),
     });
     return {

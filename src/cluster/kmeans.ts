@@ -14,6 +14,7 @@
 import { balancedAssign } from './balanced.js';
 import { ClusteringError } from './errors.js';
 import { createNearestCenters } from './nearest.js';
+import { clusterSizes } from './metrics.js';
 import { createRng } from './rng.js';
 import { kmeansPlusPlus } from './seeding.js';
 import { assertFinite, isRowNormalised, normaliseRowInPlace, normaliseRows, rowCount, rowDistance2 } from './vectors.js';
@@ -222,12 +223,6 @@ function reseed(options: {
     );
   }
   for (let e = 0; e < empty.length; e++) centers.set(points.subarray(used[e]! * dim, (used[e]! + 1) * dim), empty[e]! * dim);
-}
-
-export function clusterSizes(assignment: ArrayLike<number>, k: number): Int32Array {
-  const sizes = new Int32Array(k);
-  for (let i = 0; i < assignment.length; i++) sizes[assignment[i]!]!++;
-  return sizes;
 }
 
 function sum(values: Float32Array): number {

@@ -1,96 +1,195 @@
 /**
- * MoDE's clustering (DESIGN.md section 2): fine k-means on the caption embeddings (m centers), coarse
- * balanced k-means on the fine centers (n experts), each fine center to its nearest coarse center.
- * The one-stage ablation clusters the data straight into n (fine == coarse, one fine cluster per expert).
+ * MoDE's clustering (DESIGN.md section 2): fine k-means of the caption embeddings into m centers, then
+ * coarse k-means of the m fine centers into n experts; each fine center belongs to the expert of its
+ * nearest coarse center. The one-stage ablation clusters the points straight into n.
  */
-import { spreadOf, type ClusterSpread } from './model.js';
-import { kmeans } from './kmeans.js';
+import type { ClusteringSettings } from '../config.js';
+import { ClusteringError } from './errors.js';
+import { kmeans, type KMeansProgress } from './kmeans.js';
+import { clusterSizes } from './metrics.js';
+import { spreadOf, type CentroidModel, type ClusterSpread } from './model.js';
 import { nearestCenters } from './nearest.js';
+import { balancedAssign } from './balanced.js';
+import { rowCount, rowDistance2 } from './vectors.js';
 
-export interface ClusteringOptions {
-  /** Row-major count x dim caption embeddings. */
+export type ClusteringStage = 'fine' | 'coarse' | 'one-stage';
+
+export type ClusteringOptions = Pick<ClusteringSettings, 'fine' | 'experts' | 'balanced' | 'seed' | 'maxIterations' | 'tolerance'> & {
+  /** The sample D', row-major, L2-normalised or not (it is normalised: spherical k-means). */
   points: Float32Array;
   dim: number;
-  /** m */
-  fine: number;
-  /** n */
-  experts: number;
-  /** Balanced (auction) assignment for the fine clustering, as the official MoDE code. */
-  balanced: boolean;
-  seed: number;
-  maxIterations: number;
-  tolerance: number;
-}
+  /** Balanced runs: allowed excess over n/k per cluster. Default 0. */
+  balanceTolerance?: number;
+  /**
+   * How fine centers join experts. 'nearest' (DESIGN.md, the paper) or 'balanced' (the official
+   * code's `predict`, which runs the auction again: n experts of m/n fine centers each). Default 'nearest'.
+   */
+  expertAssignment?: 'nearest' | 'balanced';
+  onIteration?: (stage: ClusteringStage, progress: KMeansProgress) => void;
+};
+
+export type OneStageOptions = Omit<ClusteringOptions, 'fine' | 'expertAssignment'>;
 
 export interface ClusteringResult {
+  dim: number;
+  /** m x dim unit rows. */
   fineCenters: Float32Array;
+  /** n x dim unit rows (one-stage: the same rows as fineCenters). */
   coarseCenters: Float32Array;
-  /** Coarse row (expert index) of each fine row. */
+  /** Expert (coarse row) of each fine row. */
   fineToExpert: Int32Array;
-  /** Points of the sample per fine cluster and per expert. */
+  /** Sample points routed (nearest fine center, as the router does) to each fine center. */
   fineSizes: Int32Array;
+  /** Sample points per expert under that routing. */
   expertSizes: Int32Array;
-  /** Sum of squared distances of the points to their fine centers. */
+  /** Routing inertia: sum over the sample of the squared distance to the nearest fine center. */
   inertia: number;
   fineSpread: ClusterSpread;
   expertSpread: ClusterSpread;
+  sampleSize: number;
+  balanced: boolean;
+  oneStage: boolean;
+  /** The fine (or one-stage) k-means run itself: its objective (balanced or plain), iterations. */
+  fit: { inertia: number; iterations: number; converged: boolean };
 }
 
-export async function twoStageClustering(o: ClusteringOptions): Promise<ClusteringResult> {
-  const fine = await kmeans({
-    points: o.points,
-    dim: o.dim,
-    k: o.fine,
-    seed: o.seed,
-    maxIterations: o.maxIterations,
-    tolerance: o.tolerance,
-    assignment: o.balanced ? 'balanced' : 'plain',
+export async function twoStageClustering(options: ClusteringOptions): Promise<ClusteringResult> {
+  const { points, dim, fine: m, experts: n } = options;
+  if (n > m) throw new ClusteringError('parameter', `experts (${n}) cannot exceed fine clusters (${m})`);
+  const fineFit = await kmeans({
+    ...commonKMeans(options),
+    points,
+    k: m,
+    onIteration: (p) => options.onIteration?.('fine', p),
   });
-  // Coarse: the experts are clusters of fine centers, balanced so no expert gets most of them.
-  const coarse = await kmeans({
-    points: fine.centers,
-    dim: o.dim,
-    k: o.experts,
-    seed: o.seed + 1,
-    maxIterations: o.maxIterations,
-    tolerance: o.tolerance,
-    assignment: 'balanced',
+  // Coarse stage on the centers themselves, as the official code does (unweighted by cluster size).
+  const coarseFit = await kmeans({
+    ...commonKMeans(options),
+    points: fineFit.centers,
+    k: n,
+    seed: options.seed + 1,
+    onIteration: (p) => options.onIteration?.('coarse', p),
   });
-  // Step 2 of the paper: each fine center maps to its nearest coarse center (not the balanced label).
-  const { index: fineToExpert } = await nearestCenters({ points: fine.centers, dim: o.dim, centers: coarse.centers });
-  const expertSizes = new Int32Array(o.experts);
-  fine.sizes.forEach((size, f) => (expertSizes[fineToExpert[f]!]! += size));
+  const fineToExpert =
+    (options.expertAssignment ?? 'nearest') === 'balanced'
+      ? (await balancedAssign({ points: fineFit.centers, dim, centers: coarseFit.centers })).index
+      : ensureEveryExpert({ fine: fineFit.centers, coarse: coarseFit.centers, dim, fineToExpert: (await nearestCenters({ points: fineFit.centers, dim, centers: coarseFit.centers })).index });
+  return summarise({ points, dim, fine: fineFit.centers, coarse: coarseFit.centers, fineToExpert, fit: fineFit, balanced: options.balanced, oneStage: false });
+}
+
+/** The ablation: points straight into n clusters; each expert is one cluster, fine == coarse. */
+export async function oneStageClustering(options: OneStageOptions): Promise<ClusteringResult> {
+  const { points, dim, experts: n } = options;
+  const fit = await kmeans({ ...commonKMeans(options), points, k: n, onIteration: (p) => options.onIteration?.('one-stage', p) });
+  const identity = Int32Array.from({ length: n }, (_, i) => i);
+  return summarise({ points, dim, fine: fit.centers, coarse: fit.centers.slice(), fineToExpert: identity, fit, balanced: options.balanced, oneStage: true });
+}
+
+function commonKMeans(options: OneStageOptions): { dim: number; seed: number; maxIterations: number; tolerance: number; assignment: 'plain' | 'balanced'; balanceTolerance: number } {
   return {
-    fineCenters: fine.centers,
-    coarseCenters: coarse.centers,
-    fineToExpert,
-    fineSizes: fine.sizes,
-    expertSizes,
-    inertia: fine.inertia,
-    fineSpread: spreadOf(fine.sizes),
-    expertSpread: spreadOf(expertSizes),
+    dim: options.dim,
+    seed: options.seed,
+    maxIterations: options.maxIterations,
+    tolerance: options.tolerance,
+    assignment: options.balanced ? 'balanced' : 'plain',
+    balanceTolerance: options.balanceTolerance ?? 0,
   };
 }
 
-export async function oneStageClustering(o: ClusteringOptions): Promise<ClusteringResult> {
-  const result = await kmeans({
-    points: o.points,
-    dim: o.dim,
-    k: o.experts,
-    seed: o.seed,
-    maxIterations: o.maxIterations,
-    tolerance: o.tolerance,
-    assignment: o.balanced ? 'balanced' : 'plain',
-  });
-  const spread = spreadOf(result.sizes);
+/**
+ * Nearest-coarse assignment can leave an expert without fine centers (its coarse center won its
+ * members only under the balanced assignment). An expert with no data is useless, so each empty expert
+ * takes the fine center closest to it among experts that have more than one.
+ */
+function ensureEveryExpert(options: { fine: Float32Array; coarse: Float32Array; dim: number; fineToExpert: Int32Array }): Int32Array {
+  const { fine, coarse, dim } = options;
+  const fineToExpert = options.fineToExpert.slice();
+  const n = coarse.length / dim;
+  const members = clusterSizes(fineToExpert, n);
+  for (let e = 0; e < n; e++) {
+    if (members[e]! > 0) continue;
+    let bestRow = -1;
+    let bestD = Infinity;
+    for (let r = 0; r < fineToExpert.length; r++) {
+      if (members[fineToExpert[r]!]! < 2) continue;
+      const d = rowDistance2(fine, r, coarse, e, dim);
+      if (d < bestD) {
+        bestD = d;
+        bestRow = r;
+      }
+    }
+    if (bestRow < 0) break; // Only when experts > fine centers, refused earlier.
+    members[fineToExpert[bestRow]!]!--;
+    fineToExpert[bestRow] = e;
+    members[e] = 1;
+  }
+  return fineToExpert;
+}
+
+async function summarise(options: {
+  points: Float32Array;
+  dim: number;
+  fine: Float32Array;
+  coarse: Float32Array;
+  fineToExpert: Int32Array;
+  fit: { inertia: number; iterations: number; converged: boolean };
+  balanced: boolean;
+  oneStage: boolean;
+}): Promise<ClusteringResult> {
+  const { points, dim, fine, coarse, fineToExpert } = options;
+  const m = rowCount(fine, dim, 'fine');
+  const n = rowCount(coarse, dim, 'coarse');
+  // Routing is nearest-center even after balanced fitting: measure what the router will actually do.
+  const routed = await nearestCenters({ points, dim, centers: fine });
+  const fineSizes = clusterSizes(routed.index, m);
+  const expertSizes = new Int32Array(n);
+  for (let r = 0; r < m; r++) expertSizes[fineToExpert[r]!]! += fineSizes[r]!;
+  let inertia = 0;
+  for (const d of routed.dist2) inertia += d;
   return {
-    fineCenters: result.centers,
-    coarseCenters: result.centers.slice(),
-    fineToExpert: Int32Array.from({ length: o.experts }, (_, i) => i),
-    fineSizes: result.sizes,
-    expertSizes: result.sizes.slice(),
-    inertia: result.inertia,
-    fineSpread: spread,
-    expertSpread: spread,
+    dim,
+    fineCenters: fine,
+    coarseCenters: coarse,
+    fineToExpert,
+    fineSizes,
+    expertSizes,
+    inertia,
+    fineSpread: spreadOf(fineSizes),
+    expertSpread: spreadOf(expertSizes),
+    sampleSize: points.length / dim,
+    balanced: options.balanced,
+    oneStage: options.oneStage,
+    fit: { inertia: options.fit.inertia, iterations: options.fit.iterations, converged: options.fit.converged },
+  };
+}
+
+/**
+ * The routing model of a fresh clustering: fine ids 0..m-1, experts 0..n-1, counts = routed sample
+ * sizes (online refinement continues the bootstrap's running means at learning rate 1/count).
+ */
+export function buildCentroidModel(options: { clustering: ClusteringResult; epoch: number; embedder: string; createdAt?: number }): CentroidModel {
+  const { clustering: c } = options;
+  const m = c.fineToExpert.length;
+  const n = c.coarseCenters.length / c.dim;
+  return {
+    epoch: options.epoch,
+    dim: c.dim,
+    fine: c.fineCenters,
+    fineIds: Int32Array.from({ length: m }, (_, i) => i),
+    fineToExpert: c.fineToExpert,
+    coarse: c.coarseCenters,
+    experts: Int32Array.from({ length: n }, (_, i) => i),
+    counts: Float64Array.from(c.fineSizes),
+    createdAt: options.createdAt ?? Date.now(),
+    refinedThrough: {},
+    embedder: options.embedder,
+    stats: {
+      sampleSize: c.sampleSize,
+      inertia: c.inertia,
+      balanced: c.balanced,
+      oneStage: c.oneStage,
+      fineSpread: c.fineSpread,
+      expertSpread: c.expertSpread,
+    },
   };
 }

@@ -3,7 +3,6 @@
  * Centers store the embedder's fingerprint, so routing can refuse centers built in another space.
  */
 import type { EmbedderSettings } from '../config.js';
-import { ConfigError } from '../errors.js';
 import { createHashedEmbedder } from './hashed.js';
 
 export interface CaptionEmbedder {
@@ -15,13 +14,17 @@ export interface CaptionEmbedder {
   dispose(): void;
 }
 
-/** Async because model-backed embedders (onnx, tfjs-graph) load files before they can embed. */
+/**
+ * Async because model-backed embedders (onnx, tfjs-graph) load files before they can embed. Their
+ * modules load on demand, so the default embedder never pays for tfjs or onnxruntime start-up.
+ */
 export async function createEmbedder(settings: EmbedderSettings): Promise<CaptionEmbedder> {
   switch (settings.kind) {
     case 'hashed':
       return createHashedEmbedder(settings);
     case 'onnx':
+      return (await import('./onnx.js')).createOnnxEmbedder(settings);
     case 'tfjs-graph':
-      throw new ConfigError(`embedder kind "${settings.kind}" is not available yet; use "hashed"`);
+      return (await import('./tfjs-graph.js')).createTfjsGraphEmbedder(settings);
   }
 }

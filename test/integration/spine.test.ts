@@ -85,7 +85,7 @@ describe('spine: produce -> router -> sharder -> LMDB, invalid -> DLQ', () => {
     expect(report.experts.reduce((s, e) => s + e.records, 0)).toBe(valid);
     expect(report.experts.map((e) => e.id).sort()).toEqual([0, 1, 2, 3]);
     expect(report.deadLettered).toBe(invalid);
-    expect(report.centroids?.epoch).toBe(1);
+    expect(report.centroids?.epoch).toBeGreaterThanOrEqual(1);
     expect(report.partitions.filter((p) => p.stage === 'router')).toHaveLength(4);
     for (const p of report.partitions) expect(p.lag, `${p.topic}/${p.partition}`).toBe(0);
   });

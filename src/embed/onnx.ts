@@ -1,0 +1,207 @@
+/**
+ * A pretrained BERT-style sentence encoder exported to ONNX, run with onnxruntime-node on the CPU.
+ * onnxruntime-node is an optional peer dependency, imported only when this embedder is configured.
+ *
+ * Feeds input_ids / attention_mask / token_type_ids (those the model declares, int64 or int32).
+ * Output: `last_hidden_state`, else the first rank-3 output (token states, pooled here), else a rank-2
+ * output (the export already pools: used as is, `pooling` does not apply). Rows are L2-normalised.
+ */
+import type * as Ort from 'onnxruntime-node';
+import { OnnxEmbedderConfig } from '../config.js';
+import type { EmbedderSettings } from '../config.js';
+import { ConfigError, EnvironmentError, StateError, errorMessage } from '../errors.js';
+import type { CaptionEmbedder } from './embedder.js';
+import { hashFiles, onnxExternalData, readModelDir, shortHash, type ModelDir } from './model-dir.js';
+import { normalizeRows, poolTokenStates, type Pooling } from './pooling.js';
+import type { EncodedBatch } from './tokenizer.js';
+import { embedInBatches, probeBatch, type BatchResult } from './batching.js';
+
+export type OnnxEmbedderSettings = Extract<EmbedderSettings, { kind: 'onnx' }>;
+
+/** Bump when feeding, output choice or pooling changes: the fingerprint must change with the space. */
+const ALGORITHM = 'onnx-v1';
+
+const FEEDABLE = ['input_ids', 'attention_mask', 'token_type_ids'] as const;
+type Feedable = (typeof FEEDABLE)[number];
+type OrtModule = typeof Ort;
+
+interface InputPlan {
+  name: Feedable;
+  type: 'int64' | 'int32';
+}
+
+interface OutputPlan {
+  name: string;
+  /** Declared rank when the model says; the run's actual rank decides either way. */
+  rank: number | undefined;
+}
+
+export async function createOnnxEmbedder(settings: OnnxEmbedderSettings): Promise<CaptionEmbedder> {
+  const parsed = OnnxEmbedderConfig.safeParse(settings);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'embedder'}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid onnx embedder settings: ${problems}`);
+  }
+  const { dir, maxTokens, pooling } = parsed.data;
+  const model = await readModelDir({ dir, kind: 'onnx', maxTokens });
+  const ort = await loadOrt();
+  const session = await openSession(ort, model);
+  try {
+    const inputs = planInputs(session, model.modelFile);
+    const output = planOutput(session, model.modelFile);
+    const run = (batch: EncodedBatch) => runBatch({ ort, session, inputs, output, batch, pooling, file: model.modelFile });
+
+    const probe = await run(probeBatch(model.tokenizer, maxTokens));
+    const dim = probe.dim;
+    if (probe.tokenLevel && model.hiddenSize !== undefined && model.hiddenSize !== dim) {
+      throw new StateError(`${model.modelFile} outputs ${dim}-d token states but config.json says hidden_size=${model.hiddenSize}`);
+    }
+    const [modelHash, tokenizerHash] = await Promise.all([
+      hashFiles([model.modelFile, ...(await onnxExternalData(model.modelFile))]),
+      hashFiles([model.tokenizerFile]),
+    ]);
+    const fingerprint =
+      `${ALGORITHM}(model=sha256:${shortHash(modelHash)},tokenizer=sha256:${shortHash(tokenizerHash)},` +
+      `output=${output.name},pooling=${probe.tokenLevel ? pooling : 'model'},maxTokens=${maxTokens},dim=${dim})`;
+
+    let disposed = false;
+    return {
+      dim,
+      fingerprint,
+      async embed(captions) {
+        if (disposed) throw new StateError('onnx embedder used after dispose()');
+        return embedInBatches({ captions, tokenizer: model.tokenizer, maxTokens, dim, run });
+      },
+      dispose() {
+        if (disposed) return;
+        disposed = true;
+        void session.release().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    void session.release().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function loadOrt(): Promise<OrtModule> {
+  try {
+    return (await import('onnxruntime-node')) as OrtModule;
+  } catch (err) {
+    throw ortLoadError(err);
+  }
+}
+
+/** What to tell the user when `import('onnxruntime-node')` fails: missing (install it) or broken. */
+export function ortLoadError(err: unknown): EnvironmentError {
+  const missing = (err as { code?: string } | null)?.code === 'ERR_MODULE_NOT_FOUND';
+  return new EnvironmentError(
+    missing
+      ? 'the "onnx" embedder needs the optional package onnxruntime-node: run `npm install onnxruntime-node`'
+      : `onnxruntime-node is installed but failed to load: ${errorMessage(err)}`,
+    { cause: err },
+  );
+}
+
+async function openSession(ort: OrtModule, model: ModelDir): Promise<Ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(model.modelFile, {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    });
+  } catch (err) {
+    throw new StateError(`onnxruntime cannot load ${model.modelFile}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+type ValueMetadata = Ort.InferenceSession.ValueMetadata;
+
+/** inputMetadata/outputMetadata arrived in onnxruntime 1.21; older peers have names only. */
+function metadataOf(session: Ort.InferenceSession, side: 'input' | 'output'): readonly ValueMetadata[] {
+  const meta = side === 'input' ? session.inputMetadata : session.outputMetadata;
+  return Array.isArray(meta) ? meta : [];
+}
+
+function planInputs(session: Ort.InferenceSession, file: string): InputPlan[] {
+  const meta = new Map(metadataOf(session, 'input').map((m) => [m.name, m]));
+  const unknown = session.inputNames.filter((n) => !(FEEDABLE as readonly string[]).includes(n));
+  if (unknown.length > 0) {
+    throw new StateError(`${file} declares inputs modestream cannot feed: ${unknown.join(', ')} (expected ${FEEDABLE.join(', ')})`);
+  }
+  if (!session.inputNames.includes('input_ids')) throw new StateError(`${file} has no input_ids input`);
+  return session.inputNames.map((name) => {
+    const m = meta.get(name);
+    const type = m?.isTensor ? m.type : 'int64';
+    if (type !== 'int64' && type !== 'int32') throw new StateError(`${file}: input ${name} is ${type}, expected int64 or int32`);
+    return { name: name as Feedable, type };
+  });
+}
+
+function planOutput(session: Ort.InferenceSession, file: string): OutputPlan {
+  const names = session.outputNames;
+  if (names.length === 0) throw new StateError(`${file} has no outputs`);
+  const rankOf = (name: string): number | undefined => {
+    const m = metadataOf(session, 'output').find((x) => x.name === name);
+    return m?.isTensor && m.shape.length > 0 ? m.shape.length : undefined;
+  };
+  const pick =
+    names.find((n) => n === 'last_hidden_state') ??
+    names.find((n) => rankOf(n) === 3) ??
+    names.find((n) => n === 'sentence_embedding') ??
+    names.find((n) => rankOf(n) === 2) ??
+    names[0]!;
+  return { name: pick, rank: rankOf(pick) };
+}
+
+interface RunOptions {
+  ort: OrtModule;
+  session: Ort.InferenceSession;
+  inputs: readonly InputPlan[];
+  output: OutputPlan;
+  batch: EncodedBatch;
+  pooling: Pooling;
+  file: string;
+}
+
+async function runBatch({ ort, session, inputs, output, batch, pooling, file }: RunOptions): Promise<BatchResult> {
+  const source: Record<Feedable, Int32Array> = {
+    input_ids: batch.inputIds,
+    attention_mask: batch.attentionMask,
+    token_type_ids: batch.tokenTypeIds,
+  };
+  const shape = [batch.batch, batch.seqLen];
+  const feeds: Record<string, Ort.Tensor> = {};
+  for (const { name, type } of inputs) {
+    const data = source[name];
+    feeds[name] = type === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(data, (v) => BigInt(v)), shape) : new ort.Tensor('int32', data, shape);
+  }
+  let result: Ort.InferenceSession.ReturnType;
+  try {
+    result = await session.run(feeds, [output.name]);
+  } catch (err) {
+    throw new StateError(`onnxruntime failed to run ${file}: ${errorMessage(err)}`, { cause: err });
+  }
+  const tensor = result[output.name];
+  if (!tensor) throw new StateError(`${file} returned no ${output.name}`);
+  try {
+    if (tensor.type !== 'float32') throw new StateError(`${file}: output ${output.name} is ${tensor.type}, expected float32`);
+    const data = tensor.data as Float32Array;
+    const dims = tensor.dims;
+    if (dims.length === 3 && dims[0] === batch.batch && dims[1] === batch.seqLen) {
+      const dim = dims[2]!;
+      const rows = poolTokenStates({ hidden: data, batch: batch.batch, seqLen: batch.seqLen, dim, mask: batch.attentionMask }, pooling);
+      return { rows, dim, tokenLevel: true };
+    }
+    if (dims.length === 2 && dims[0] === batch.batch) {
+      const dim = dims[1]!;
+      return { rows: normalizeRows(Float32Array.from(data), dim), dim, tokenLevel: false };
+    }
+    throw new StateError(
+      `${file}: output ${output.name} has shape [${dims.join(', ')}]; expected [batch, tokens, hidden] or [batch, dim] ` +
+        `for a batch of ${batch.batch}x${batch.seqLen}`,
+    );
+  } finally {
+    tensor.dispose();
+  }
+}
