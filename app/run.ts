@@ -6,7 +6,7 @@
  *       \--> [pairs.dlq]                                    http: /healthz, /status
  */
 import type { Admin, Kafka, Producer } from 'kafkajs';
-import { clusterSample } from '../src/cluster/bootstrap.js';
+import { clusterInThread } from './cluster-thread.js';
 import { createRoutingSource, type RoutingSource } from '../src/cluster/routing.js';
 import type { Config } from '../src/config.js';
 import { createEmbedder } from '../src/embed/embedder.js';
@@ -118,7 +118,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         centroids,
         routing,
         settings: config.clustering,
-        cluster: (sample, epoch) => clusterSample({ sample, epoch, settings: config.clustering, embedder: embedder.fingerprint }),
+        cluster: (sample, epoch) => clusterInThread({ sample, epoch, settings: config.clustering, embedder: embedder.fingerprint }, config.backend),
         logger: logger.child({ component: 'controller' }),
       })
     : undefined;

@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, EnvironmentError, errorMessage } from '../src/errors.js';
 import { registerBootstrap } from './commands/bootstrap.js';
 import { registerBroker } from './commands/broker.js';
+import { registerDemo } from './commands/demo.js';
 import { registerProduce } from './commands/produce.js';
 import { registerRun } from './commands/run.js';
 import { registerStatus } from './commands/status.js';
@@ -25,7 +26,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'log level (log.level)'))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap]) register(program);
+  for (const register of [registerDemo, registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap]) register(program);
   return program;
 }
 

@@ -8,6 +8,9 @@
  * (written once, whatever the process, crash or rebalance). Reads are synchronous.
  */
 import { UNROUTED, fromWire, toWire, type Route, type RoutedRecord, WireRoutedSchema } from '../src/contract/routed.js';
+import { reservoirSlot } from '../src/cluster/reservoir.js';
+import { createRng } from '../src/cluster/rng.js';
+import { bytesToF32, f32ToBytes } from '../src/codec/bytes.js';
 import { StateError } from '../src/errors.js';
 import type { StateEnv } from './env.js';
 
@@ -60,7 +63,7 @@ const RESERVOIR_KEY = ['reservoir'];
 
 export type ShardStore = ReturnType<typeof createShardStore>;
 
-export function createShardStore({ env, reservoirSize, reservoirSeed = 0x9e3779b9 }: ShardStoreOptions) {
+export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: ShardStoreOptions) {
   const { root, shards, dedup, offsets, meta, reservoir } = env;
 
   const counter = (expert: number): ExpertCounter =>
@@ -86,14 +89,14 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 0x9e3779b
     for (const [fine, n] of fines) meta.put(fineKey(fine), n);
   }
 
-  /** Algorithm R with a counter-based hash instead of a stream RNG, so a restart draws the same slots. */
+  /** Algorithm R; the draw for the i-th record is seeded by i, so a restart draws the same slots. */
   function sampleIntoReservoir(records: readonly RoutedRecord[]): void {
     if (reservoirSize <= 0 || records.length === 0) return;
     const state = (meta.get(RESERVOIR_KEY) as ReservoirState | undefined) ?? { seen: 0 };
     for (const r of records) {
-      const i = state.seen++;
-      const slot = i < reservoirSize ? i : Math.floor(unitHash(reservoirSeed, i) * (i + 1));
-      if (slot < reservoirSize) reservoir.put(slot, { id: r.id, emb: Buffer.from(r.embedding.buffer, r.embedding.byteOffset, r.embedding.byteLength) });
+      const seen = state.seen++;
+      const slot = reservoirSlot({ seen, capacity: reservoirSize, rng: createRng(reservoirSeed + seen) });
+      if (slot >= 0) reservoir.put(slot, { id: r.id, emb: f32ToBytes(r.embedding) });
     }
     meta.put(RESERVOIR_KEY, state);
   }
@@ -207,12 +210,7 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 0x9e3779b
     reservoirSample(): { seen: number; embeddings: Float32Array[] } {
       const state = (meta.get(RESERVOIR_KEY) as ReservoirState | undefined) ?? { seen: 0 };
       const embeddings: Float32Array[] = [];
-      for (const { value } of reservoir.getRange()) {
-        const emb = (value as { emb: Uint8Array }).emb;
-        const copy = new Float32Array(emb.byteLength / 4);
-        new Uint8Array(copy.buffer).set(emb);
-        embeddings.push(copy);
-      }
+      for (const { value } of reservoir.getRange()) embeddings.push(bytesToF32((value as { emb: Uint8Array }).emb));
       return { seen: state.seen, embeddings };
     },
 
@@ -255,13 +253,4 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 0x9e3779b
       return parsed.success ? fromWire(parsed.data) : undefined;
     },
   };
-}
-
-/** splitmix32-style hash of (seed, i) to [0, 1). */
-function unitHash(seed: number, i: number): number {
-  let z = (seed ^ Math.imul(i + 1, 0x9e3779b9)) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-  z = (z ^ (z >>> 16)) >>> 0;
-  return z / 4294967296;
 }

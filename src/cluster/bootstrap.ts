@@ -7,7 +7,7 @@
 import type { ClusteringSettings } from '../config.js';
 import { ClusteringError } from './errors.js';
 import type { CentroidModel } from './model.js';
-import { oneStageClustering, twoStageClustering } from './two-stage.js';
+import { buildCentroidModel, oneStageClustering, twoStageClustering } from './two-stage.js';
 
 export interface ClusterSampleOptions {
   sample: readonly Float32Array[];
@@ -27,43 +27,16 @@ export async function clusterSample({ sample, epoch, settings, embedder, previou
     if (row.length !== dim) throw new ClusteringError('shape', `sample row ${i} has dim ${row.length}, expected ${dim}`);
     points.set(row, i * dim);
   });
-  const options = {
-    points,
-    dim,
-    fine: settings.fine,
-    experts: settings.experts,
-    balanced: settings.balanced,
-    seed: settings.seed,
-    maxIterations: settings.maxIterations,
-    tolerance: settings.tolerance,
-  };
-  const result = settings.oneStage ? await oneStageClustering(options) : await twoStageClustering(options);
-  const m = result.fineToExpert.length;
-  const n = settings.experts;
-  const firstFineId = previous ? Math.max(...previous.fineIds) + 1 : 0;
-  const expertIds = previous ? matchExperts(result.coarseCenters, previous, dim, n) : Int32Array.from({ length: n }, (_, i) => i);
-  return {
+  const options = { ...settings, points, dim };
+  const clustering = settings.oneStage ? await oneStageClustering(options) : await twoStageClustering(options);
+  return buildCentroidModel({
+    clustering,
     epoch,
-    dim,
-    fine: result.fineCenters,
-    fineIds: Int32Array.from({ length: m }, (_, i) => firstFineId + i),
-    fineToExpert: Int32Array.from(result.fineToExpert, (row) => expertIds[row]!),
-    coarse: result.coarseCenters,
-    experts: expertIds,
-    counts: Float64Array.from(result.fineSizes),
-    createdAt: now,
-    // A new clustering starts refining from the records stored after it.
-    refinedThrough: {},
     embedder,
-    stats: {
-      sampleSize: sample.length,
-      inertia: result.inertia,
-      balanced: settings.balanced,
-      oneStage: settings.oneStage,
-      fineSpread: result.fineSpread,
-      expertSpread: result.expertSpread,
-    },
-  };
+    createdAt: now,
+    firstFineId: previous ? Math.max(...previous.fineIds) + 1 : 0,
+    expertIds: previous ? matchExperts(clustering.coarseCenters, previous, dim, settings.experts) : undefined,
+  });
 }
 
 /** Greedy matching of new coarse centers to previous experts by cosine, best pairs first. */

@@ -10,6 +10,12 @@
  * Each iteration is one M step (means) followed by one E step (assignment), after an initial E step on
  * the seeds, so the returned assignment and inertia always belong to the returned centers (as
  * scikit-learn does). Deterministic for the same seed, input and tfjs backend.
+ *
+ * Degenerate input is refused with a ClusteringError whose `reason` says why: fewer points than k
+ * ('too-few-points'), fewer distinct points than k ('too-few-distinct': from k-means++, or when an empty
+ * cluster finds no point to re-seed at), a zero row when spherical ('zero-vector'), NaN/Infinity
+ * ('non-finite'), ragged buffers ('shape'), bad k/iterations/tolerance ('parameter'). With explicit
+ * seeds and balanced assignment, duplicate points may share clusters (balanced never leaves one empty).
  */
 import { balancedAssign } from './balanced.js';
 import { ClusteringError } from './errors.js';
@@ -51,7 +57,7 @@ export interface KMeansOptions {
   balanceTolerance?: number;
   /** Default true: spherical k-means on L2-normalised points (see the module comment). */
   normalize?: boolean;
-  /** k-means++ seeds from a uniform sample of this many points; default max(10k, 20k) capped at n. */
+  /** k-means++ seeds from a uniform sample of this many points; default min(n, max(10 000, 20 k)). */
   initSampleSize?: number;
   onIteration?: (progress: KMeansProgress) => void;
 }

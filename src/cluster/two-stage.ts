@@ -10,12 +10,12 @@ import { clusterSizes } from './metrics.js';
 import { spreadOf, type CentroidModel, type ClusterSpread } from './model.js';
 import { nearestCenters } from './nearest.js';
 import { balancedAssign } from './balanced.js';
-import { rowCount, rowDistance2 } from './vectors.js';
+import { assertFinite, isRowNormalised, normaliseRows, rowCount, rowDistance2 } from './vectors.js';
 
 export type ClusteringStage = 'fine' | 'coarse' | 'one-stage';
 
 export type ClusteringOptions = Pick<ClusteringSettings, 'fine' | 'experts' | 'balanced' | 'seed' | 'maxIterations' | 'tolerance'> & {
-  /** The sample D', row-major, L2-normalised or not (it is normalised: spherical k-means). */
+  /** The sample D', row-major; L2-normalised here if it is not already (spherical k-means). */
   points: Float32Array;
   dim: number;
   /** Balanced runs: allowed excess over n/k per cluster. Default 0. */
@@ -54,8 +54,9 @@ export interface ClusteringResult {
 }
 
 export async function twoStageClustering(options: ClusteringOptions): Promise<ClusteringResult> {
-  const { points, dim, fine: m, experts: n } = options;
+  const { dim, fine: m, experts: n } = options;
   if (n > m) throw new ClusteringError('parameter', `experts (${n}) cannot exceed fine clusters (${m})`);
+  const points = unitRows(options.points, dim);
   const fineFit = await kmeans({
     ...commonKMeans(options),
     points,
@@ -79,10 +80,18 @@ export async function twoStageClustering(options: ClusteringOptions): Promise<Cl
 
 /** The ablation: points straight into n clusters; each expert is one cluster, fine == coarse. */
 export async function oneStageClustering(options: OneStageOptions): Promise<ClusteringResult> {
-  const { points, dim, experts: n } = options;
+  const { dim, experts: n } = options;
+  const points = unitRows(options.points, dim);
   const fit = await kmeans({ ...commonKMeans(options), points, k: n, onIteration: (p) => options.onIteration?.('one-stage', p) });
   const identity = Int32Array.from({ length: n }, (_, i) => i);
   return summarise({ points, dim, fine: fit.centers, coarse: fit.centers.slice(), fineToExpert: identity, fit, balanced: options.balanced, oneStage: true });
+}
+
+/** The sample on the unit sphere (a copy only when needed), so routing stats see what k-means saw. */
+function unitRows(points: Float32Array, dim: number): Float32Array {
+  rowCount(points, dim, 'points');
+  assertFinite(points, dim, 'points');
+  return isRowNormalised(points, dim) ? points : normaliseRows(points, dim, 'points');
 }
 
 function commonKMeans(options: OneStageOptions): { dim: number; seed: number; maxIterations: number; tolerance: number; assignment: 'plain' | 'balanced'; balanceTolerance: number } {
@@ -101,7 +110,7 @@ function commonKMeans(options: OneStageOptions): { dim: number; seed: number; ma
  * members only under the balanced assignment). An expert with no data is useless, so each empty expert
  * takes the fine center closest to it among experts that have more than one.
  */
-function ensureEveryExpert(options: { fine: Float32Array; coarse: Float32Array; dim: number; fineToExpert: Int32Array }): Int32Array {
+export function ensureEveryExpert(options: { fine: Float32Array; coarse: Float32Array; dim: number; fineToExpert: Int32Array }): Int32Array {
   const { fine, coarse, dim } = options;
   const fineToExpert = options.fineToExpert.slice();
   const n = coarse.length / dim;
@@ -167,18 +176,28 @@ async function summarise(options: {
  * The routing model of a fresh clustering: fine ids 0..m-1, experts 0..n-1, counts = routed sample
  * sizes (online refinement continues the bootstrap's running means at learning rate 1/count).
  */
-export function buildCentroidModel(options: { clustering: ClusteringResult; epoch: number; embedder: string; createdAt?: number }): CentroidModel {
-  const { clustering: c } = options;
+export function buildCentroidModel(options: {
+  clustering: ClusteringResult;
+  epoch: number;
+  embedder: string;
+  createdAt?: number;
+  /** Id of the first fine center (a recluster continues after the previous ids: never reused). */
+  firstFineId?: number;
+  /** Expert id of each coarse row (default 0..n-1). */
+  expertIds?: Int32Array;
+}): CentroidModel {
+  const { clustering: c, firstFineId = 0 } = options;
   const m = c.fineToExpert.length;
   const n = c.coarseCenters.length / c.dim;
+  const expertIds = options.expertIds ?? Int32Array.from({ length: n }, (_, i) => i);
   return {
     epoch: options.epoch,
     dim: c.dim,
     fine: c.fineCenters,
-    fineIds: Int32Array.from({ length: m }, (_, i) => i),
-    fineToExpert: c.fineToExpert,
+    fineIds: Int32Array.from({ length: m }, (_, i) => firstFineId + i),
+    fineToExpert: Int32Array.from(c.fineToExpert, (row) => expertIds[row]!),
     coarse: c.coarseCenters,
-    experts: Int32Array.from({ length: n }, (_, i) => i),
+    experts: expertIds,
     counts: Float64Array.from(c.fineSizes),
     createdAt: options.createdAt ?? Date.now(),
     refinedThrough: {},

@@ -4,6 +4,15 @@
 import { StateError } from '../errors.js';
 import { padBatch, type EncodedBatch, type WordPieceTokenizer } from './tokenizer.js';
 
+/** The BERT inputs we can produce; a model that declares any other input is refused. */
+export const FEEDABLE = ['input_ids', 'attention_mask', 'token_type_ids'] as const;
+export type Feedable = (typeof FEEDABLE)[number];
+
+/** Each feedable input's values for a batch, row-major [batch, seqLen]. */
+export function feedValues(batch: EncodedBatch): Record<Feedable, Int32Array> {
+  return { input_ids: batch.inputIds, attention_mask: batch.attentionMask, token_type_ids: batch.tokenTypeIds };
+}
+
 /** Captions per model run: big enough to amortise the call, small enough to bound padding waste. */
 export const CAPTIONS_PER_RUN = 64;
 

@@ -44,8 +44,8 @@ export interface ModelDir {
   kind: ModelKind;
   /** model.onnx or model.json (absolute). */
   modelFile: string;
-  /** tokenizer.json or vocab.txt (absolute). */
-  tokenizerFile: string;
+  /** tokenizer.json, or vocab.txt plus tokenizer_config.json when present (absolute): they define the ids. */
+  tokenizerFiles: string[];
   tokenizer: WordPieceTokenizer;
   hiddenSize?: number;
   maxPositions?: number;
@@ -69,7 +69,7 @@ export async function readModelDir({ dir, kind, maxTokens }: ReadModelDirOptions
   }
   // Tokenizer files sit in the root (hub layout) or beside the model file (optimum's output folder).
   const tokenizerDirs = [...new Set([root, dirname(modelFile)])];
-  const { tokenizer, tokenizerFile } = await readTokenizer(tokenizerDirs, dir);
+  const { tokenizer, tokenizerFiles } = await readTokenizer(tokenizerDirs, dir);
   const config = await readJsonIfPresent(join(root, 'config.json'), ModelConfigJson);
   const maxPositions = config?.max_position_embeddings;
   if (maxPositions !== undefined && maxTokens > maxPositions) {
@@ -77,7 +77,7 @@ export async function readModelDir({ dir, kind, maxTokens }: ReadModelDirOptions
       `embedder.maxTokens=${maxTokens} exceeds the model's max_position_embeddings=${maxPositions} (config.json in "${dir}")`,
     );
   }
-  const out: ModelDir = { dir: root, kind, modelFile, tokenizerFile, tokenizer };
+  const out: ModelDir = { dir: root, kind, modelFile, tokenizerFiles, tokenizer };
   if (config?.hidden_size !== undefined) out.hiddenSize = config.hidden_size;
   if (maxPositions !== undefined) out.maxPositions = maxPositions;
   return out;
@@ -86,14 +86,18 @@ export async function readModelDir({ dir, kind, maxTokens }: ReadModelDirOptions
 async function readTokenizer(dirs: readonly string[], shownDir: string) {
   const json = await firstFile(dirs, ['tokenizer.json']);
   // tokenizer.json describes the whole pipeline; vocab.txt needs the casing from tokenizer_config.json.
-  if (json) return { tokenizerFile: json, tokenizer: tokenizerFromJson(await readJson(json), json) };
+  if (json) return { tokenizerFiles: [json], tokenizer: tokenizerFromJson(await readJson(json), json) };
   const vocab = await firstFile(dirs, ['vocab.txt']);
   if (!vocab) {
     throw new ConfigError(`no tokenizer in "${shownDir}": expected tokenizer.json (Hugging Face, WordPiece) or vocab.txt`);
   }
-  const config = await readJsonIfPresent(join(dirname(vocab), 'tokenizer_config.json'), TokenizerConfigJson);
+  const configFile = join(dirname(vocab), 'tokenizer_config.json');
+  const config = await readJsonIfPresent(configFile, TokenizerConfigJson);
   const text = await readText(vocab);
-  return { tokenizerFile: vocab, tokenizer: tokenizerFromVocabTxt(config ? { text, config } : { text }) };
+  return {
+    tokenizerFiles: config ? [vocab, configFile] : [vocab],
+    tokenizer: tokenizerFromVocabTxt(config ? { text, config } : { text }),
+  };
 }
 
 /** Reads and parses a JSON file; corrupt JSON or a schema mismatch is a StateError naming the file. */
@@ -116,7 +120,7 @@ async function readJsonIfPresent<T extends z.ZodType>(file: string, schema: T): 
   return parsed.data;
 }
 
-export async function readText(file: string): Promise<string> {
+async function readText(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
@@ -176,7 +180,7 @@ async function isFile(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isFile() ?? false;
 }
 
-export async function isDirectory(path: string): Promise<boolean> {
+async function isDirectory(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
 }
 

@@ -14,26 +14,18 @@ import type { CaptionEmbedder } from './embedder.js';
 import { hashFiles, onnxExternalData, readModelDir, shortHash, type ModelDir } from './model-dir.js';
 import { normalizeRows, poolTokenStates, type Pooling } from './pooling.js';
 import type { EncodedBatch } from './tokenizer.js';
-import { embedInBatches, probeBatch, type BatchResult } from './batching.js';
+import { FEEDABLE, embedInBatches, feedValues, probeBatch, type BatchResult, type Feedable } from './batching.js';
 
 export type OnnxEmbedderSettings = Extract<EmbedderSettings, { kind: 'onnx' }>;
 
 /** Bump when feeding, output choice or pooling changes: the fingerprint must change with the space. */
 const ALGORITHM = 'onnx-v1';
 
-const FEEDABLE = ['input_ids', 'attention_mask', 'token_type_ids'] as const;
-type Feedable = (typeof FEEDABLE)[number];
 type OrtModule = typeof Ort;
 
 interface InputPlan {
   name: Feedable;
   type: 'int64' | 'int32';
-}
-
-interface OutputPlan {
-  name: string;
-  /** Declared rank when the model says; the run's actual rank decides either way. */
-  rank: number | undefined;
 }
 
 export async function createOnnxEmbedder(settings: OnnxEmbedderSettings): Promise<CaptionEmbedder> {
@@ -58,11 +50,11 @@ export async function createOnnxEmbedder(settings: OnnxEmbedderSettings): Promis
     }
     const [modelHash, tokenizerHash] = await Promise.all([
       hashFiles([model.modelFile, ...(await onnxExternalData(model.modelFile))]),
-      hashFiles([model.tokenizerFile]),
+      hashFiles(model.tokenizerFiles),
     ]);
     const fingerprint =
       `${ALGORITHM}(model=sha256:${shortHash(modelHash)},tokenizer=sha256:${shortHash(tokenizerHash)},` +
-      `output=${output.name},pooling=${probe.tokenLevel ? pooling : 'model'},maxTokens=${maxTokens},dim=${dim})`;
+      `output=${output},pooling=${probe.tokenLevel ? pooling : 'model'},maxTokens=${maxTokens},dim=${dim})`;
 
     let disposed = false;
     return {
@@ -138,38 +130,35 @@ function planInputs(session: Ort.InferenceSession, file: string): InputPlan[] {
   });
 }
 
-function planOutput(session: Ort.InferenceSession, file: string): OutputPlan {
+/** The output to read, by name and declared rank; the actual rank of each run decides how it is used. */
+function planOutput(session: Ort.InferenceSession, file: string): string {
   const names = session.outputNames;
   if (names.length === 0) throw new StateError(`${file} has no outputs`);
   const rankOf = (name: string): number | undefined => {
     const m = metadataOf(session, 'output').find((x) => x.name === name);
     return m?.isTensor && m.shape.length > 0 ? m.shape.length : undefined;
   };
-  const pick =
+  return (
     names.find((n) => n === 'last_hidden_state') ??
     names.find((n) => rankOf(n) === 3) ??
     names.find((n) => n === 'sentence_embedding') ??
     names.find((n) => rankOf(n) === 2) ??
-    names[0]!;
-  return { name: pick, rank: rankOf(pick) };
+    names[0]!
+  );
 }
 
 interface RunOptions {
   ort: OrtModule;
   session: Ort.InferenceSession;
   inputs: readonly InputPlan[];
-  output: OutputPlan;
+  output: string;
   batch: EncodedBatch;
   pooling: Pooling;
   file: string;
 }
 
 async function runBatch({ ort, session, inputs, output, batch, pooling, file }: RunOptions): Promise<BatchResult> {
-  const source: Record<Feedable, Int32Array> = {
-    input_ids: batch.inputIds,
-    attention_mask: batch.attentionMask,
-    token_type_ids: batch.tokenTypeIds,
-  };
+  const source = feedValues(batch);
   const shape = [batch.batch, batch.seqLen];
   const feeds: Record<string, Ort.Tensor> = {};
   for (const { name, type } of inputs) {
@@ -178,14 +167,14 @@ async function runBatch({ ort, session, inputs, output, batch, pooling, file }: 
   }
   let result: Ort.InferenceSession.ReturnType;
   try {
-    result = await session.run(feeds, [output.name]);
+    result = await session.run(feeds, [output]);
   } catch (err) {
     throw new StateError(`onnxruntime failed to run ${file}: ${errorMessage(err)}`, { cause: err });
   }
-  const tensor = result[output.name];
-  if (!tensor) throw new StateError(`${file} returned no ${output.name}`);
+  const tensor = result[output];
+  if (!tensor) throw new StateError(`${file} returned no ${output}`);
   try {
-    if (tensor.type !== 'float32') throw new StateError(`${file}: output ${output.name} is ${tensor.type}, expected float32`);
+    if (tensor.type !== 'float32') throw new StateError(`${file}: output ${output} is ${tensor.type}, expected float32`);
     const data = tensor.data as Float32Array;
     const dims = tensor.dims;
     if (dims.length === 3 && dims[0] === batch.batch && dims[1] === batch.seqLen) {
@@ -198,7 +187,7 @@ async function runBatch({ ort, session, inputs, output, batch, pooling, file }: 
       return { rows: normalizeRows(Float32Array.from(data), dim), dim, tokenLevel: false };
     }
     throw new StateError(
-      `${file}: output ${output.name} has shape [${dims.join(', ')}]; expected [batch, tokens, hidden] or [batch, dim] ` +
+      `${file}: output ${output} has shape [${dims.join(', ')}]; expected [batch, tokens, hidden] or [batch, dim] ` +
         `for a batch of ${batch.batch}x${batch.seqLen}`,
     );
   } finally {

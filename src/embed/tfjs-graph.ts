@@ -4,26 +4,24 @@
  * Same inputs, output choice and pooling as the onnx embedder; pooling runs on the backend so only
  * [batch, dim] comes back to the CPU.
  */
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { TfjsGraphEmbedderConfig } from '../config.js';
 import type { EmbedderSettings } from '../config.js';
 import { ConfigError, StateError, errorMessage } from '../errors.js';
-import { embedInBatches, probeBatch, type BatchResult } from './batching.js';
+import { FEEDABLE, embedInBatches, feedValues, probeBatch, type BatchResult, type Feedable } from './batching.js';
 import type { CaptionEmbedder } from './embedder.js';
 import { hashFiles, readJson, readModelDir, resolveInside, shortHash } from './model-dir.js';
 import type { Pooling } from './pooling.js';
 import type { EncodedBatch } from './tokenizer.js';
-import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 
 export type TfjsGraphEmbedderSettings = Extract<EmbedderSettings, { kind: 'tfjs-graph' }>;
 
 /** Bump when feeding, output choice or pooling changes: the fingerprint must change with the space. */
 const ALGORITHM = 'tfjs-graph-v1';
 
-const FEEDABLE = ['input_ids', 'attention_mask', 'token_type_ids'] as const;
-type Feedable = (typeof FEEDABLE)[number];
 
 const WeightEntry = z
   .object({
@@ -150,7 +148,7 @@ export async function createTfjsGraphEmbedder(settings: TfjsGraphEmbedderSetting
     }
     const [modelHash, tokenizerHash] = await Promise.all([
       hashFiles([modelDir.modelFile, ...files.shards]),
-      hashFiles([modelDir.tokenizerFile]),
+      hashFiles(modelDir.tokenizerFiles),
     ]);
     const fingerprint =
       `${ALGORITHM}(model=sha256:${shortHash(modelHash)},tokenizer=sha256:${shortHash(tokenizerHash)},` +
@@ -244,11 +242,7 @@ interface RunOptions {
 
 async function runBatch({ executor, inputs, output, batch, pooling, file }: RunOptions): Promise<BatchResult> {
   const shape: [number, number] = [batch.batch, batch.seqLen];
-  const source: Record<Feedable, Int32Array> = {
-    input_ids: batch.inputIds,
-    attention_mask: batch.attentionMask,
-    token_type_ids: batch.tokenTypeIds,
-  };
+  const source = feedValues(batch);
   const feeds: tf.NamedTensorMap = {};
   for (const { key, feeds: what } of inputs) feeds[key] = tf.tensor2d(source[what], shape, 'int32');
   const mask = tf.tensor2d(batch.attentionMask, shape, 'int32');

@@ -47,8 +47,6 @@ export interface EncodedBatch {
 
 export interface WordPieceTokenizer {
   readonly vocabSize: number;
-  /** What the tokenizer does, for fingerprints and logs: its settings, not its vocabulary. */
-  readonly description: string;
   /** Word pieces of one caption, without [CLS]/[SEP] and without truncation. */
   tokenize(text: string): string[];
   readonly padId: number;
@@ -138,10 +136,6 @@ export function createWordPieceTokenizer(options: WordPieceOptions): WordPieceTo
 
   return {
     vocabSize: options.vocab.length,
-    description:
-      `wordpiece(lowercase=${options.lowercase},stripAccents=${options.stripAccents},cleanText=${options.cleanText},` +
-      `chinese=${options.handleChineseChars},prefix=${prefix},maxWordChars=${options.maxInputCharsPerWord},` +
-      `specials=${specials.length})`,
     tokenize,
     encode,
     padId: pad,

@@ -134,9 +134,9 @@ describe('createEmbedder', () => {
     expect(e.fingerprint).toMatch(/^hashed-v1\(dim=256,/);
   });
 
-  it('reports model-backed kinds as not available yet', async () => {
+  it('refuses a model-backed kind whose directory does not exist', async () => {
     const onnx: EmbedderSettings = { kind: 'onnx', dir: '/models/minilm', maxTokens: 128, pooling: 'mean' };
     await expect(createEmbedder(onnx)).rejects.toThrow(ConfigError);
-    await expect(createEmbedder(onnx)).rejects.toThrow(/not available yet/);
+    await expect(createEmbedder(onnx)).rejects.toThrow(/is not a directory/);
   });
 });

@@ -480,18 +480,24 @@ describe('model directory', () => {
     await expect(createOnnxEmbedder(onnxSettings(wrong))).rejects.toThrow(/hidden_size=768/);
   });
 
-  it('reads the casing of a vocab.txt model from tokenizer_config.json', async () => {
+  it('reads the casing of a vocab.txt model from tokenizer_config.json, and fingerprints it', async () => {
     const dir = await modelDir({
       'model.onnx': onnxModel(fullOnnxGraph()),
       'vocab.txt': VOCAB_TXT,
       'tokenizer_config.json': { do_lower_case: false },
     });
+    const lowered = await modelDir({ 'model.onnx': onnxModel(fullOnnxGraph()), 'vocab.txt': VOCAB_TXT });
     const e = await createOnnxEmbedder(onnxSettings(dir));
+    const l = await createOnnxEmbedder(onnxSettings(lowered));
     try {
       // "Red" is not lowercased, so it is [UNK].
       expectRowsClose(e, await e.embed(['Red']), [expectedFull([2, ID['[UNK]']!, 3], 'mean')]);
+      expectRowsClose(l, await l.embed(['Red']), [expectedFull([2, ID.red!, 3], 'mean')]);
+      // Same weights and vocab, different ids: the fingerprint must tell the spaces apart.
+      expect(e.fingerprint).not.toBe(l.fingerprint);
     } finally {
       e.dispose();
+      l.dispose();
     }
   });
 });
