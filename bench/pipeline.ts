@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,7 +42,12 @@ const SOAK_RATE = Number(args.rate);
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const rss = () => process.memoryUsage().rss;
+/** Resident memory split: anonymous (heaps, wasm, buffers: what a leak grows) and file-backed (LMDB's map). */
+function memory(): { rss: number; anon: number; file: number } {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
+}
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -158,22 +163,37 @@ async function main(): Promise<void> {
       const cfg = config('soak', { roles: ['router', 'sharder'], topics: { ...config('soak').topics, pairs: `bench-${tag}.soak` } });
       const latencies: Float64Array[] = [];
       const app = await startApp({ config: cfg, logger: silentLogger, onLatencies: (ms) => latencies.push(ms) });
-      const rssStart = rss();
-      let rssPeak = rssStart;
-      const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rss())), 1000);
+      const start = memory();
+      const peak = { ...start };
+      const sampler = setInterval(() => {
+        const now = memory();
+        peak.rss = Math.max(peak.rss, now.rss);
+        peak.anon = Math.max(peak.anon, now.anon);
+        peak.file = Math.max(peak.file, now.file);
+      }, 1000);
       const feeder = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'feed.js'), '--brokers', brokers, '--topic', cfg.topics.pairs, '--rate', String(SOAK_RATE), '--seconds', String(SOAK_SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let feedOut = '';
       feeder.stdout.on('data', (b: Buffer) => (feedOut += b.toString()));
       await new Promise((r) => feeder.once('exit', r));
+      const end = memory();
       const { sent } = JSON.parse(feedOut) as { sent: number };
       await waitUntil(async () => app.store.totalRecords() >= sent);
       clearInterval(sampler);
-      const rssEnd = rss();
       await app.stop();
       const all = Float64Array.from(latencies.flatMap((l) => Array.from(l))).sort();
       const pct = (p: number) => all[Math.min(all.length - 1, Math.floor(p * all.length))]!;
-      Object.assign(results, { soakSeconds: SOAK_SECONDS, soakRate: SOAK_RATE, soakRecords: sent, latencyP50Ms: pct(0.5).toFixed(0), latencyP99Ms: pct(0.99).toFixed(0), rssStart: mb(rssStart), rssPeak: mb(rssPeak), rssEnd: mb(rssEnd) });
-      console.log(`steady ${SOAK_RATE}/s for ${SOAK_SECONDS} s: latency p50 ${results.latencyP50Ms} ms, p99 ${results.latencyP99Ms} ms; RSS start ${mb(rssStart)}, peak ${mb(rssPeak)}, end ${mb(rssEnd)}`);
+      Object.assign(results, {
+        soakSeconds: SOAK_SECONDS,
+        soakRate: SOAK_RATE,
+        soakRecords: sent,
+        latencyP50Ms: pct(0.5).toFixed(0),
+        latencyP99Ms: pct(0.99).toFixed(0),
+        rss: `${mb(start.rss)} -> ${mb(end.rss)} (peak ${mb(peak.rss)})`,
+        rssAnon: `${mb(start.anon)} -> ${mb(end.anon)} (peak ${mb(peak.anon)})`,
+        rssFile: `${mb(start.file)} -> ${mb(end.file)} (peak ${mb(peak.file)})`,
+      });
+      console.log(`steady ${SOAK_RATE}/s for ${SOAK_SECONDS} s (${fmt(sent)} pairs): latency p50 ${results.latencyP50Ms} ms, p99 ${results.latencyP99Ms} ms`);
+      console.log(`  RSS start -> end of the feed (peak): ${results.rss}; anonymous ${results.rssAnon}; file-backed (LMDB map) ${results.rssFile}`);
     }
 
     const ratio = (a: number, b: number) => (a / b).toFixed(2);

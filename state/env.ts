@@ -16,8 +16,8 @@ export type Key = string | number | (string | number)[];
 export interface StateEnv {
   readonly dir: string;
   readonly root: RootDatabase;
-  /** [expert, seq] -> stored routed record */
-  readonly shards: Database<unknown, Key>;
+  /** [expert, seq] -> the routed record's msgpack bytes, exactly as they came off the routed topic */
+  readonly shards: Database<Buffer, Key>;
   /** pair id -> [expert, seq]: the record's one location, also the dedup key */
   readonly dedup: Database<[number, number], string>;
   /** [topic, partition] -> next offset to read */
@@ -44,7 +44,8 @@ export function openStateEnv({ dir, readOnly = false }: OpenStateOptions): State
   return {
     dir,
     root,
-    shards: db('shards'),
+    // Binary: the sharder stores the bytes it received instead of decoding and re-encoding each record.
+    shards: root.openDB<Buffer, Key>({ name: 'shards', encoding: 'binary' }),
     dedup: db('dedup'),
     offsets: db('offsets'),
     meta: db('meta'),

@@ -7,12 +7,18 @@
  * the Kafka offset afterwards can never lose a record, and a redelivered record is recognised by its id
  * (written once, whatever the process, crash or rebalance). Reads are synchronous.
  */
-import { UNROUTED, fromWire, toWire, type Route, type RoutedRecord, WireRoutedSchema } from '../src/contract/routed.js';
+import { UNROUTED, decodeRouted, encodeRouted, type Route, type RoutedRecord } from '../src/contract/routed.js';
 import { reservoirSlot } from '../src/cluster/reservoir.js';
 import { createRng } from '../src/cluster/rng.js';
 import { bytesToF32, f32ToBytes } from '../src/codec/bytes.js';
 import { StateError } from '../src/errors.js';
 import type { StateEnv } from './env.js';
+
+/** A routed record and its encoded form (what the shard stores). */
+export interface EncodedRecord {
+  record: RoutedRecord;
+  bytes: Buffer;
+}
 
 export interface PartitionProgress {
   topic: string;
@@ -70,7 +76,7 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: Shar
     (meta.get(expertKey(expert)) as ExpertCounter | undefined) ?? { records: 0, nextSeq: 0 };
 
   /** Puts one record at the end of its expert's shard; caller holds the write transaction. */
-  function putRecord(record: RoutedRecord, counters: Map<number, ExpertCounter>, fines: Map<number, number>): StoredLocation {
+  function putRecord({ record, bytes }: EncodedRecord, counters: Map<number, ExpertCounter>, fines: Map<number, number>): StoredLocation {
     const expert = record.route?.expert ?? UNROUTED;
     let c = counters.get(expert);
     if (!c) counters.set(expert, (c = { ...counter(expert) }));
@@ -78,7 +84,7 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: Shar
     c.records++;
     c.firstRecordAt = Math.min(c.firstRecordAt ?? record.ts, record.ts);
     c.lastRecordAt = Math.max(c.lastRecordAt ?? record.ts, record.ts);
-    shards.put([expert, seq], toWire(record));
+    shards.put([expert, seq], bytes);
     dedup.put(record.id, [expert, seq]);
     if (record.route) fines.set(record.route.fine, (fines.get(record.route.fine) ?? (meta.get(fineKey(record.route.fine)) as number | undefined) ?? 0) + 1);
     return { expert, seq };
@@ -103,7 +109,7 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: Shar
 
   return {
     /** Appends a chunk from one partition; duplicates (by pair id) are skipped. Durable on resolve. */
-    async append(records: readonly RoutedRecord[], progress: PartitionProgress): Promise<AppendResult> {
+    async append(records: readonly EncodedRecord[], progress: PartitionProgress): Promise<AppendResult> {
       let result: AppendResult = { written: 0, duplicates: 0 };
       await root.transaction(() => {
         const counters = new Map<number, ExpertCounter>();
@@ -112,11 +118,12 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: Shar
         // Checked inside the write transaction: another process sharing this environment cannot slip
         // the same id in between the check and the put.
         const seenHere = new Set<string>();
-        for (const record of records) {
-          if (seenHere.has(record.id) || dedup.get(record.id) !== undefined) continue;
-          seenHere.add(record.id);
-          putRecord(record, counters, fines);
-          fresh.push(record);
+        for (const item of records) {
+          const { id } = item.record;
+          if (seenHere.has(id) || dedup.get(id) !== undefined) continue;
+          seenHere.add(id);
+          putRecord(item, counters, fines);
+          fresh.push(item.record);
         }
         saveCounters(counters, fines);
         sampleIntoReservoir(fresh);
@@ -178,9 +185,9 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: Shar
     *read(expert: number, { fromSeq = 0, limit = Infinity }: { fromSeq?: number; limit?: number } = {}): Generator<{ seq: number; record: RoutedRecord }> {
       const range = shards.getRange({ start: [expert, fromSeq], end: [expert, Number.MAX_SAFE_INTEGER], limit: Number.isFinite(limit) ? limit : undefined });
       for (const { key, value } of range) {
-        const parsed = WireRoutedSchema.safeParse(value);
-        if (!parsed.success) throw new StateError(`corrupt shard record at ${JSON.stringify(key)}: ${parsed.error.issues[0]?.message}`);
-        yield { seq: (key as [number, number])[1], record: fromWire(parsed.data) };
+        const decoded = decodeRouted(value);
+        if (!decoded.ok) throw new StateError(`corrupt shard record at ${JSON.stringify(key)}: ${decoded.detail}`);
+        yield { seq: (key as [number, number])[1], record: decoded.record };
       }
     },
 
@@ -198,8 +205,10 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: Shar
       let ids = 0;
       for (const { key, value } of dedup.getRange()) {
         ids++;
-        const stored = shards.get(value) as { id?: unknown } | undefined;
-        if (stored?.id !== key && problems.length < 20) problems.push(`id ${key}: dedup points at [${value.join(', ')}] holding ${stored ? String(stored.id) : 'nothing'}`);
+        const bytes = shards.get(value);
+        const decoded = bytes ? decodeRouted(bytes) : undefined;
+        const storedId = decoded?.ok ? decoded.record.id : undefined;
+        if (storedId !== key && problems.length < 20) problems.push(`id ${key}: dedup points at [${value.join(', ')}] holding ${bytes ? (storedId ?? 'an undecodable record') : 'nothing'}`);
       }
       const records = shards.getCount();
       if (records !== ids) problems.push(`${records} stored records but ${ids} distinct ids`);
@@ -238,7 +247,8 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: Shar
           const unrouted = counters.get(UNROUTED) ?? { ...counter(UNROUTED) };
           unrouted.records--;
           counters.set(UNROUTED, unrouted);
-          putRecord({ ...record, route: routes[i]! }, counters, fines);
+          const routed = { ...record, route: routes[i]! };
+          putRecord({ record: routed, bytes: encodeRouted(routed) }, counters, fines);
           moved++;
         });
         saveCounters(counters, fines);
@@ -247,10 +257,5 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: Shar
       return moved;
     },
 
-    /** Decodes a raw stored value (used by readers that iterate LMDB themselves). */
-    decode(value: unknown): RoutedRecord | undefined {
-      const parsed = WireRoutedSchema.safeParse(value);
-      return parsed.success ? fromWire(parsed.data) : undefined;
-    },
   };
 }

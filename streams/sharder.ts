@@ -12,14 +12,15 @@
 import type { Producer } from 'kafkajs';
 import { concatMap, map, pipe, type OperatorFunction } from 'rxjs';
 import type { RoutingSource } from '../src/cluster/routing.js';
-import { decodeRouted, type RoutedRecord } from '../src/contract/routed.js';
-import type { ShardStore } from '../state/shards.js';
+import { decodeRouted, encodeRouted, type RoutedRecord } from '../src/contract/routed.js';
+import type { EncodedRecord, ShardStore } from '../state/shards.js';
 import { deadLetter, type InputMessage } from './messages.js';
 import type { ChunkOutcome, Topology } from './stage.js';
 
 export interface DecodedChunk {
   messages: InputMessage[];
-  records: RoutedRecord[];
+  /** Decoded records with the bytes they arrived as (stored as they are unless re-routed here). */
+  records: EncodedRecord[];
   undecodable: { message: InputMessage; detail: string }[];
 }
 
@@ -28,7 +29,7 @@ export function decodeRoutedChunk(): OperatorFunction<InputMessage[], DecodedChu
     const chunk: DecodedChunk = { messages, records: [], undecodable: [] };
     for (const message of messages) {
       const decoded = decodeRouted(message.value);
-      if (decoded.ok) chunk.records.push(decoded.record);
+      if (decoded.ok) chunk.records.push({ record: decoded.record, bytes: message.value! });
       else chunk.undecodable.push({ message, detail: decoded.detail });
     }
     return chunk;
@@ -41,15 +42,20 @@ export function decodeRoutedChunk(): OperatorFunction<InputMessage[], DecodedChu
  */
 export function routeLate(routing: RoutingSource): OperatorFunction<DecodedChunk, DecodedChunk> {
   return concatMap(async (chunk) => {
-    const pending = chunk.records.filter((r) => r.route === null);
+    const pending = chunk.records.filter(({ record }) => record.route === null);
     const current = pending.length ? routing.current() : undefined;
     if (!current) return chunk;
     const dim = current.model.dim;
     const flat = new Float32Array(pending.length * dim);
-    pending.forEach((r, i) => flat.set(r.embedding, i * dim));
+    pending.forEach(({ record }, i) => flat.set(record.embedding, i * dim));
     const routes = await current.route(flat);
     let next = 0;
-    return { ...chunk, records: chunk.records.map((r) => (r.route === null ? { ...r, route: routes[next++]! } : r)) };
+    const records = chunk.records.map((item) => {
+      if (item.record.route !== null) return item;
+      const record = { ...item.record, route: routes[next++]! };
+      return { record, bytes: encodeRouted(record) };
+    });
+    return { ...chunk, records };
   });
 }
 
@@ -75,7 +81,7 @@ export function appendToShards(store: ShardStore, onAppended?: OnAppended): Oper
     const nextOffset = Number(last.offset) + 1;
     const started = performance.now();
     const { written, duplicates } = await store.append(chunk.records, { topic: last.topic, partition: last.partition, nextOffset });
-    onAppended?.({ records: chunk.records, commitMs: performance.now() - started, durableAt: Date.now() });
+    onAppended?.({ records: chunk.records.map((r) => r.record), commitMs: performance.now() - started, durableAt: Date.now() });
     return { messages: chunk.messages.length, nextOffset, written, duplicates, deadLettered: chunk.undecodable.length };
   });
 }

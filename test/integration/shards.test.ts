@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { RoutedRecord } from '../../src/contract/routed.js';
-import { toWire } from '../../src/contract/routed.js';
+import { encodeRouted } from '../../src/contract/routed.js';
 import { openStateEnv, type StateEnv } from '../../state/env.js';
-import { createShardStore } from '../../state/shards.js';
+import { createShardStore, type EncodedRecord } from '../../state/shards.js';
 import { ROOT } from '../support/processor.js';
 
-function record(id: string, expert: number | null, dim = 4): RoutedRecord {
+function routed(id: string, expert: number | null, dim = 4): RoutedRecord {
   const embedding = new Float32Array(dim).map((_, i) => (i === id.length % dim ? 1 : 0));
   return {
     id,
@@ -24,6 +24,12 @@ function record(id: string, expert: number | null, dim = 4): RoutedRecord {
     route: expert === null ? null : { epoch: 1, fine: expert * 10, expert, dist2: 0.5 },
     origin: { topic: 'pairs', partition: 0, offset: '0' },
   };
+}
+
+/** A record as the sharder hands it to the store: decoded, with its wire bytes. */
+function record(id: string, expert: number | null): EncodedRecord {
+  const r = routed(id, expert);
+  return { record: r, bytes: encodeRouted(r) };
 }
 
 const dirs: string[] = [];
@@ -55,8 +61,8 @@ describe('shard store', () => {
     ]);
     const [stored] = [...store.read(1)];
     expect(stored!.record.id).toBe('b');
-    expect(Array.from(stored!.record.embedding)).toEqual(Array.from(record('b', 1).embedding));
-    expect(stored!.record.image).toEqual(record('b', 1).image);
+    expect(Array.from(stored!.record.embedding)).toEqual(Array.from(routed('b', 1).embedding));
+    expect(stored!.record.image).toEqual(routed('b', 1).image);
     expect(store.audit()).toEqual({ records: 3, ids: 3, problems: [] });
   });
 
@@ -102,7 +108,7 @@ describe('shard store', () => {
     const env = freshEnv();
     const store = createShardStore({ env, reservoirSize: 0 });
     await store.append([record('a', 0)], { topic: 'routed', partition: 0, nextOffset: 1 });
-    await env.shards.put([1, 99], toWire(record('a', 1)));
+    await env.shards.put([1, 99], encodeRouted(routed('a', 1)));
     const audit = store.audit();
     expect(audit.problems).toContain('2 stored records but 1 distinct ids');
   });
@@ -115,14 +121,17 @@ describe('shard store', () => {
       script,
       `import { openStateEnv } from '${join(ROOT, 'dist/state/env.js')}';
        import { createShardStore } from '${join(ROOT, 'dist/state/shards.js')}';
+       import { encodeRouted } from '${join(ROOT, 'dist/src/contract/routed.js')}';
        const env = openStateEnv({ dir: process.argv[2] });
        const store = createShardStore({ env, reservoirSize: 100 });
        const part = Number(process.argv[3]);
        for (let c = 0; c < 20; c++) {
-         const records = Array.from({ length: 100 }, (_, i) => ({
-           id: 'p' + (c * 100 + i), caption: 'c', ts: 0, embedding: new Float32Array([1, 0, 0, 0]),
-           image: { kind: 'embedding', values: new Float32Array([0.5]) },
-           route: { epoch: 1, fine: 1, expert: (c + i) % 3, dist2: 0 }, origin: { topic: 't', partition: part, offset: String(c) } }));
+         const records = Array.from({ length: 100 }, (_, i) => {
+           const record = { id: 'p' + (c * 100 + i), caption: 'c', ts: 0, embedding: new Float32Array([1, 0, 0, 0]),
+             image: { kind: 'embedding', values: new Float32Array([0.5]) },
+             route: { epoch: 1, fine: 1, expert: (c + i) % 3, dist2: 0 }, origin: { topic: 't', partition: part, offset: String(c) } };
+           return { record, bytes: encodeRouted(record) };
+         });
          await store.append(records, { topic: 'routed', partition: part, nextOffset: (c + 1) * 100 });
        }
        await env.close();`,
