@@ -45,7 +45,7 @@ export async function runDemo({ config, logger, pairs, once, out = (l) => proces
     if (Date.now() - started > 10 * 60_000) throw new Error('the demo feed was not fully stored within 10 minutes');
     await new Promise((r) => setTimeout(r, 500));
   }
-  const report = await collectStatus({ config: demoConfig, store: app.store, centroids: app.centroids });
+  const report = await collectStatus({ config: demoConfig, store: app.store, centroids: app.centroids, models: app.models });
   const c = report.centroids;
   out(`stored ${report.totalRecords} pairs in ${report.experts.length} expert shards (${((Date.now() - started) / 1000).toFixed(1)} s after the feed)`);
   if (c) out(`centroid epoch ${c.epoch}: ${c.fine} fine clusters -> ${c.experts} experts, fine size cv ${c.fineSpread.cv.toFixed(2)}`);

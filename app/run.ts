@@ -15,6 +15,7 @@ import type { Logger } from '../src/logger.js';
 import { initBackend, type BackendInfo } from '../src/tensor/backend.js';
 import { createCentroidStore, type CentroidStore } from '../state/centroids.js';
 import { openStateEnv, type StateEnv } from '../state/env.js';
+import { createModelStore, type ModelStore } from '../state/models.js';
 import { createShardStore, type ShardStore } from '../state/shards.js';
 import { startController, type RunningController } from '../streams/controller.js';
 import { createKafka, createProducer, ensureTopics, partitionCount } from '../streams/kafka.js';
@@ -32,6 +33,7 @@ export interface App {
   readonly httpUrl?: string;
   readonly store: ShardStore;
   readonly centroids: CentroidStore;
+  readonly models: ModelStore;
   readonly controller?: RunningController;
   stop(): Promise<void>;
 }
@@ -41,6 +43,7 @@ export interface Core {
   env: StateEnv;
   store: ShardStore;
   centroids: CentroidStore;
+  models: ModelStore;
   embedder: CaptionEmbedder;
   backend: BackendInfo;
   close(): Promise<void>;
@@ -51,11 +54,13 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
   const env = openStateEnv({ dir: config.stateDir });
   const store = createShardStore({ env, reservoirSize: config.clustering.sample, reservoirSeed: config.clustering.seed });
   const centroids = createCentroidStore({ env });
+  const models = createModelStore({ env });
   const embedder = await createEmbedder(config.embedder);
   return {
     env,
     store,
     centroids,
+    models,
     embedder,
     backend,
     async close() {
@@ -91,7 +96,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     });
     onLatencies?.(latencies);
   };
-  const { store, centroids, embedder } = core;
+  const { store, centroids, models, embedder } = core;
   const routing: RoutingSource = createRoutingSource({ centroids, embedder: embedder.fingerprint, logger });
   const roles = new Set(config.roles);
   const kafka: Kafka = createKafka({ settings: config.kafka, logger: logger.child({ component: 'kafka' }) });
@@ -128,7 +133,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         host: config.http.host,
         port: config.http.port,
         logger,
-        status: () => collectStatus({ config, store, centroids, admin, backend: core.backend }),
+        status: () => collectStatus({ config, store, centroids, models, admin, backend: core.backend }),
         metrics: () => metrics.registry.metrics(),
       })
     : undefined;
@@ -139,6 +144,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     metrics,
     store,
     centroids,
+    models,
     controller,
     httpUrl: http?.url,
     stop() {

@@ -9,6 +9,7 @@ import { errorMessage } from '../src/errors.js';
 import type { StatusReport } from '../src/status.js';
 import type { BackendInfo } from '../src/tensor/backend.js';
 import type { CentroidStore } from '../state/centroids.js';
+import type { ModelStore } from '../state/models.js';
 import type { ShardStore } from '../state/shards.js';
 import { UNROUTED } from '../src/contract/routed.js';
 import { topicMessageCount } from '../streams/kafka.js';
@@ -19,11 +20,12 @@ export interface StatusSources {
   config: Config;
   store: ShardStore;
   centroids: CentroidStore;
+  models: ModelStore;
   admin?: Admin;
   backend?: BackendInfo;
 }
 
-export async function collectStatus({ config, store, centroids, admin, backend }: StatusSources): Promise<StatusReport> {
+export async function collectStatus({ config, store, centroids, models, admin, backend }: StatusSources): Promise<StatusReport> {
   const model = centroids.latest();
   const fineByExpert = new Map<number, number>();
   if (model) model.fineToExpert.forEach((e) => fineByExpert.set(e, (fineByExpert.get(e) ?? 0) + 1));
@@ -60,6 +62,22 @@ export async function collectStatus({ config, store, centroids, admin, backend }
     deadLettered: null,
     reservoir: { seen: store.reservoirSeen(), capacity: config.clustering.sample },
     partitions: [],
+    models: models.names().flatMap((name) => {
+      const v = models.latest(name);
+      return v ? [{ name, version: v.version, trainedAt: new Date(v.createdAt).toISOString(), steps: v.steps, loss: v.loss, records: v.records, backend: v.backend, samplesPerSecond: v.samplesPerSecond }] : [];
+    }),
+    jobs: models.jobs().map(({ name, state, step, totalSteps, loss, samplesPerSecond, backend, adapter, updatedAt, error }) => ({
+      name,
+      state,
+      step,
+      totalSteps,
+      loss,
+      samplesPerSecond,
+      backend,
+      ...(adapter ? { adapter } : {}),
+      updatedAt: new Date(updatedAt).toISOString(),
+      ...(error ? { error } : {}),
+    })),
   };
   report.totalRecords = report.experts.reduce((sum, e) => sum + e.records, report.unrouted);
   if (backend) report.backend = backend.adapter ? { name: backend.name, adapter: backend.adapter } : { name: backend.name };

@@ -94,8 +94,8 @@ async function main(): Promise<void> {
       console.log(`bootstrap: ${fmt(sample.length)} captions -> ${model.fineIds.length} fine -> ${model.experts.length} experts in ${results.bootstrapSeconds} s`);
     }
 
-    // 1. Produce N.
-    {
+    // 1. Produce N (--records 0 skips the backlog phases 1-4).
+    if (N > 0) {
       const admin = kafka.admin();
       await admin.connect();
       await admin.createTopics({ topics: [{ topic: config('x').topics.pairs, numPartitions: 4 }], waitForLeaders: true });
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     }
 
     // 2. Raw kafkajs consume (the anchor).
-    {
+    if (N > 0) {
       const consumer = kafka.consumer({ groupId: `bench-${tag}.raw`, maxBytesPerPartition: 8 * 2 ** 20 });
       await consumer.connect();
       await consumer.subscribe({ topics: [config('x').topics.pairs], fromBeginning: true });
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     }
 
     // 3. Router alone.
-    {
+    if (N > 0) {
       const cfg = config('router', { roles: ['router'] });
       const app = await startApp({ config: cfg, logger: silentLogger });
       const admin = kafka.admin();
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
     }
 
     // 4. Router + sharder, produced -> durable.
-    {
+    if (N > 0) {
       const cfg = config('e2e', { roles: ['router', 'sharder'] });
       const app = await startApp({ config: cfg, logger: silentLogger });
       const t0 = performance.now();
@@ -162,14 +162,31 @@ async function main(): Promise<void> {
     if (SOAK_SECONDS > 0) {
       const cfg = config('soak', { roles: ['router', 'sharder'], topics: { ...config('soak').topics, pairs: `bench-${tag}.soak` } });
       const latencies: Float64Array[] = [];
-      const app = await startApp({ config: cfg, logger: silentLogger, onLatencies: (ms) => latencies.push(ms) });
+      let window: Float64Array[] = [];
+      const app = await startApp({
+        config: cfg,
+        logger: silentLogger,
+        onLatencies: (ms) => {
+          latencies.push(ms);
+          window.push(ms);
+        },
+      });
       const start = memory();
       const peak = { ...start };
+      let tick = 0;
+      const soakStarted = performance.now();
       const sampler = setInterval(() => {
         const now = memory();
         peak.rss = Math.max(peak.rss, now.rss);
         peak.anon = Math.max(peak.anon, now.anon);
         peak.file = Math.max(peak.file, now.file);
+        // A line every 30 s: does latency or memory drift as the shards grow?
+        if (++tick % 30 === 0) {
+          const w = Float64Array.from(window.flatMap((l) => Array.from(l))).sort();
+          window = [];
+          const at = (p: number) => (w.length ? w[Math.min(w.length - 1, Math.floor(p * w.length))]!.toFixed(0) : '-');
+          console.log(`  t=${((performance.now() - soakStarted) / 1000).toFixed(0)}s: ${fmt(w.length / 30)} pairs/s durable, latency p50 ${at(0.5)} ms p99 ${at(0.99)} ms, anon RSS ${mb(now.anon)}`);
+        }
       }, 1000);
       const feeder = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'feed.js'), '--brokers', brokers, '--topic', cfg.topics.pairs, '--rate', String(SOAK_RATE), '--seconds', String(SOAK_SECONDS)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let feedOut = '';
@@ -197,10 +214,12 @@ async function main(): Promise<void> {
     }
 
     const ratio = (a: number, b: number) => (a / b).toFixed(2);
+    if (N > 0) {
     console.log('\nsummary');
     console.log(`  raw kafkajs consume   ${fmt(Number(results.rawConsumeRate))} records/s (anchor)`);
     console.log(`  router                ${fmt(Number(results.routerRate))} pairs/s  (${ratio(Number(results.routerRate), Number(results.rawConsumeRate))} x raw)`);
     console.log(`  end to end            ${fmt(Number(results.endToEndRate))} pairs/s  (${ratio(Number(results.endToEndRate), Number(results.rawConsumeRate))} x raw)`);
+    }
     console.log(JSON.stringify(results));
   } finally {
     if (!args.brokers) await stopLocalKafka(broker);

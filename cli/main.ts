@@ -11,6 +11,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerProduce } from './commands/produce.js';
 import { registerRun } from './commands/run.js';
 import { registerStatus } from './commands/status.js';
+import { registerTrain } from './commands/train.js';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -26,7 +27,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'log level (log.level)'))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerDemo, registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap]) register(program);
+  for (const register of [registerDemo, registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap, registerTrain]) register(program);
   return program;
 }
 

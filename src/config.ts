@@ -140,6 +140,57 @@ export const ClusteringConfig = z
   })
   .strict();
 
+/** What an expert's image tower eats: pixels (resized to this shape) or precomputed image embeddings. */
+export const ImageInputConfig = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('pixels'),
+      width: z.number().int().min(4).max(1024).default(28),
+      height: z.number().int().min(4).max(1024).default(28),
+      channels: z.union([z.literal(1), z.literal(3)]).default(1),
+    })
+    .strict(),
+  z.object({ kind: z.literal('embedding'), dim: z.number().int().min(1).max(8192) }).strict(),
+]);
+
+/** The CLIP expert model (DESIGN.md sections 2 and 4) and how experts are trained. */
+export const ExpertsConfig = z
+  .object({
+    imageInput: z
+      .preprocess((v) => (v !== null && typeof v === 'object' && !Array.isArray(v) && !('kind' in v) ? { kind: 'pixels', ...v } : v), ImageInputConfig)
+      .prefault({ kind: 'pixels' }),
+    /** Conv channels of the image tower (pixels); each stage is conv3x3 + ReLU + 2x2 average pooling. */
+    convChannels: list(z.coerce.number().int().min(1).max(1024)).default([32, 64]),
+    imageHidden: z.number().int().min(1).default(256),
+    textHidden: z.number().int().min(1).default(256),
+    /** Shared embedding space. */
+    projection: z.number().int().min(2).default(128),
+    /** CLIP's temperature: logit scale starts at 1/0.07 and is clamped at 100. */
+    logitScaleInit: z.number().positive().default(1 / 0.07),
+    logitScaleMax: z.number().positive().default(100),
+    training: z
+      .object({
+        steps: z.number().int().min(1).default(1500),
+        batch: z.number().int().min(2).default(256),
+        learningRate: z.number().positive().default(2e-3),
+        warmupSteps: z.number().int().min(0).default(100),
+        /** Decoupled (AdamW) weight decay, applied to weight matrices only. */
+        weightDecay: z.number().min(0).default(0.05),
+        beta1: z.number().min(0).max(1).default(0.9),
+        beta2: z.number().min(0).max(1).default(0.98),
+        epsilon: z.number().positive().default(1e-6),
+        /** Share of each expert batch drawn from other experts' shards (the official MoDE code: 2%). */
+        outOfClusterShare: z.number().min(0).max(1).default(0.02),
+        /** Steps of the shared seed model on a sample of all shards; experts branch from it. */
+        seedSteps: z.number().int().min(1).default(1500),
+        checkpointEvery: z.number().int().min(1).default(100),
+        seed: z.number().int().min(0).default(7),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 export const BackendName = z.enum(['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
 
 export const LocalBrokerConfig = z
@@ -189,6 +240,7 @@ export const ConfigSchema = z
     backend: BackendName.default('auto'),
     localBroker: LocalBrokerConfig.prefault({}),
     http: HttpConfig.prefault({}),
+    experts: ExpertsConfig.prefault({}),
     pipeline: PipelineConfig.prefault({}),
     roles: list(Role).pipe(z.array(Role).min(1)).default(['router', 'sharder', 'controller', 'http']),
     log: z
@@ -206,6 +258,9 @@ export type EmbedderSettings = Config['embedder'];
 export type ClusteringSettings = Config['clustering'];
 export type Backend = z.infer<typeof BackendName>;
 export type LocalBrokerSettings = Config['localBroker'];
+export type ExpertSettings = Config['experts'];
+export type TrainingSettings = Config['experts']['training'];
+export type ImageInput = Config['experts']['imageInput'];
 export type RoleName = z.infer<typeof Role>;
 
 /** One layer of raw input and where it came from, for error messages ("set by MODESTREAM_KAFKA__BROKERS"). */

@@ -50,6 +50,34 @@ export const StatusReport = z.object({
       lag: z.number().int().nullable(),
     }),
   ),
+  /** Published models (seed, experts): newest version and how it was trained. */
+  models: z.array(
+    z.object({
+      name: z.string(),
+      version: z.number().int(),
+      trainedAt: z.string(),
+      steps: z.number().int(),
+      loss: z.number(),
+      records: z.number().int(),
+      backend: z.string(),
+      samplesPerSecond: z.number(),
+    }),
+  ),
+  /** Training jobs: progress of the running ones, outcome of the last ones. */
+  jobs: z.array(
+    z.object({
+      name: z.string(),
+      state: z.enum(['running', 'done', 'failed']),
+      step: z.number().int(),
+      totalSteps: z.number().int(),
+      loss: z.number().nullable(),
+      samplesPerSecond: z.number().nullable(),
+      backend: z.string(),
+      adapter: z.string().optional(),
+      updatedAt: z.string(),
+      error: z.string().optional(),
+    }),
+  ),
   /** Set when Kafka could not be reached: LMDB figures are still shown. */
   kafkaError: z.string().optional(),
 });

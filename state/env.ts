@@ -28,6 +28,10 @@ export interface StateEnv {
   readonly centroids: Database<unknown, number>;
   /** slot -> sampled caption embedding */
   readonly reservoir: Database<unknown, number>;
+  /** model name ('seed', 'expert-3') -> its published versions */
+  readonly models: Database<unknown, string>;
+  /** model name -> the state of its training job (progress for status) */
+  readonly jobs: Database<unknown, string>;
   close(): Promise<void>;
 }
 
@@ -39,7 +43,10 @@ export interface OpenStateOptions {
 export function openStateEnv({ dir, readOnly = false }: OpenStateOptions): StateEnv {
   const path = join(dir, 'lmdb');
   if (!readOnly) mkdirSync(path, { recursive: true });
-  const root = open({ path, maxDbs: 16, readOnly });
+  // 8 KiB pages: a routed record (a 28x28 image and a 256-d caption embedding, ~2 KiB) then fits in a
+  // leaf page instead of taking an overflow page of its own, which halves the disk and cache it uses.
+  // (Applies when the environment is created.)
+  const root = open({ path, maxDbs: 16, readOnly, pageSize: 8192 });
   const db = <V, K extends Key>(name: string) => root.openDB<V, K>({ name });
   return {
     dir,
@@ -51,6 +58,8 @@ export function openStateEnv({ dir, readOnly = false }: OpenStateOptions): State
     meta: db('meta'),
     centroids: db('centroids'),
     reservoir: db('reservoir'),
+    models: db('models'),
+    jobs: db('jobs'),
     close: () => root.close(),
   };
 }

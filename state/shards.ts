@@ -176,6 +176,21 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: Shar
       return counter(UNROUTED).records;
     },
 
+    /** Records in an expert's shard and the next sequence number (seqs below it may have gaps). */
+    shardSize(expert: number): { records: number; nextSeq: number } {
+      const { records, nextSeq } = counter(expert);
+      return { records, nextSeq };
+    },
+
+    /** One record by its position, or undefined for a gap (moved away). */
+    get(expert: number, seq: number): RoutedRecord | undefined {
+      const bytes = shards.get([expert, seq]);
+      if (!bytes) return undefined;
+      const decoded = decodeRouted(bytes);
+      if (!decoded.ok) throw new StateError(`corrupt shard record at [${expert}, ${seq}]: ${decoded.detail}`);
+      return decoded.record;
+    },
+
     locate(id: string): StoredLocation | undefined {
       const loc = dedup.get(id);
       return loc && { expert: loc[0], seq: loc[1] };

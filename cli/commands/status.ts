@@ -7,6 +7,7 @@ import { EnvironmentError } from '../../src/errors.js';
 import type { StatusReport } from '../../src/status.js';
 import { createCentroidStore } from '../../state/centroids.js';
 import { openStateEnv } from '../../state/env.js';
+import { createModelStore } from '../../state/models.js';
 import { createShardStore } from '../../state/shards.js';
 import { createKafka } from '../../streams/kafka.js';
 import { QUIET, createLogger, loadConfig, type GlobalOptions } from '../context.js';
@@ -33,10 +34,11 @@ export function registerStatus(program: Command): void {
       const env = openStateEnv({ dir: config.stateDir, readOnly: true });
       const store = createShardStore({ env, reservoirSize: config.clustering.sample });
       const centroids = createCentroidStore({ env });
+      const models = createModelStore({ env });
       const admin = flags.kafka === false ? undefined : createKafka({ settings: config.kafka, logger, retries: 1 }).admin();
       try {
         await admin?.connect().catch(() => undefined);
-        const report = await collectStatus({ config, store, centroids, admin });
+        const report = await collectStatus({ config, store, centroids, models, admin });
         const audit = flags.verify ? store.audit() : undefined;
         if (flags.json) process.stdout.write(`${JSON.stringify(audit ? { ...report, audit } : report, null, 2)}\n`);
         else process.stdout.write(formatStatus(report, audit));
@@ -65,6 +67,13 @@ function formatStatus(r: StatusReport, audit?: { records: number; ids: number; p
     for (const p of r.partitions) {
       lines.push(`${p.stage.padEnd(7)}  ${`${p.topic}/${p.partition}`.padEnd(28)}  ${String(p.position ?? '-').padStart(8)}  ${String(p.end ?? '-').padStart(8)}  ${String(p.lag ?? '-').padStart(8)}`);
     }
+  }
+  if (r.models.length) {
+    lines.push('', 'model      version  steps    loss  backend  samples/s  trained at');
+    for (const m of r.models) lines.push(`${m.name.padEnd(9)}  ${`v${m.version}`.padStart(7)}  ${String(m.steps).padStart(5)}  ${m.loss.toFixed(3).padStart(6)}  ${m.backend.padEnd(7)}  ${String(Math.round(m.samplesPerSecond)).padStart(9)}  ${m.trainedAt}`);
+  }
+  for (const j of r.jobs.filter((job) => job.state !== 'done')) {
+    lines.push(`job ${j.name}: ${j.state} at step ${j.step}/${j.totalSteps}${j.loss !== null ? `, loss ${j.loss.toFixed(3)}` : ''}${j.samplesPerSecond !== null ? `, ${Math.round(j.samplesPerSecond)} samples/s` : ''} on ${j.backend}${j.error ? ` (${j.error})` : ''}`);
   }
   if (r.kafkaError) lines.push('', `kafka: unreachable (${r.kafkaError}); LMDB figures only`);
   if (audit) lines.push('', audit.problems.length ? `audit FAILED:\n  ${audit.problems.join('\n  ')}` : `audit: ${audit.ids} ids, each stored exactly once`);

@@ -1,0 +1,245 @@
+/**
+ * One training job: the seed model on a sample of all shards, or one expert on its shard (plus
+ * out-of-cluster pairs), warm-started from the latest seed. Checkpoints (model + optimizer + job facts)
+ * are written atomically every `checkpointEvery` steps; a job started again after a crash resumes from
+ * the last one. The finished model is published as the next version and registered.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UNROUTED } from '../src/contract/routed.js';
+import { createRng } from '../src/cluster/rng.js';
+import type { Config } from '../src/config.js';
+import { EnvironmentError, errorMessage } from '../src/errors.js';
+import { deserializeModel, deserializeOptimizer, serializeModel, serializeOptimizer, OPTIMIZER_WEIGHTS_FILE, WEIGHTS_FILE } from '../src/expert/checkpoint.js';
+import { architectureOf, createExpertModel, disposeModel, type ExpertArchitecture, type ExpertModel } from '../src/expert/model.js';
+import { createAdamWState, disposeAdamWState, type AdamWState } from '../src/expert/optimizer.js';
+import { trainExpert, type TrainProgress } from '../src/expert/train.js';
+import type { Logger } from '../src/logger.js';
+import { pruneDirectories, readCurrent, readFiles, setCurrent, writeDirectoryAtomically } from '../state/artifacts.js';
+import { createModelStore, expertName, SEED, versionDir, type ModelStore, type ModelVersion } from '../state/models.js';
+import { sampleBatches } from '../state/sampler.js';
+import { openCore, type Core } from './run.js';
+
+export type TrainTarget = { kind: 'seed' } | { kind: 'expert'; expert: number };
+
+export interface TrainJobOptions {
+  config: Config;
+  logger: Logger;
+  target: TrainTarget;
+  /** Overrides experts.training.steps / seedSteps and .batch. */
+  steps?: number;
+  batch?: number;
+  onProgress?: (p: TrainProgress & { resumedFrom?: number }) => void;
+  signal?: AbortSignal;
+  /** An already open core (tests, `train --all`); otherwise one is opened and closed here. */
+  core?: Core;
+}
+
+export interface TrainJobResult {
+  name: string;
+  version: number;
+  steps: number;
+  loss: number;
+  samplesPerSecond: number;
+  resumedFrom?: number;
+  stopped: boolean;
+}
+
+const JOB_FILE = 'job.json';
+
+interface JobFacts {
+  name: string;
+  totalSteps: number;
+  batch: number;
+  architecture: ExpertArchitecture;
+  seedVersion?: number;
+  records: number;
+  epoch: number;
+  startedAt: number;
+}
+
+export async function runTrainingJob(options: TrainJobOptions): Promise<TrainJobResult> {
+  const core = options.core ?? (await openCore(options.config, options.logger));
+  try {
+    return await trainWith(core, options);
+  } finally {
+    if (!options.core) await core.close();
+  }
+}
+
+async function trainWith(core: Core, { config, logger, target, steps, batch, onProgress, signal }: TrainJobOptions): Promise<TrainJobResult> {
+  const settings = config.experts.training;
+  const models = createModelStore({ env: core.env });
+  const name = target.kind === 'seed' ? SEED : expertName(target.expert);
+  const architecture = architectureOf(config.experts, core.embedder.dim);
+  const experts = core.store.expertStats().filter((s) => s.expert !== UNROUTED && s.records > 0).map((s) => s.expert);
+  const jobExperts = target.kind === 'seed' ? experts : [target.expert];
+  const records = jobExperts.reduce((sum, e) => sum + core.store.shardSize(e).records, 0);
+  if (records === 0) throw new EnvironmentError(`${name}: no records to train on yet (${target.kind === 'seed' ? 'no expert shard has records' : `expert ${target.expert}'s shard is empty`})`);
+
+  const fresh: JobFacts = {
+    name,
+    totalSteps: steps ?? (target.kind === 'seed' ? settings.seedSteps : settings.steps),
+    batch: batch ?? settings.batch,
+    architecture,
+    records,
+    epoch: core.centroids.latestEpoch(),
+    startedAt: Date.now(),
+  };
+  const resumed = await loadCheckpoint(models, name, fresh, logger);
+  let model: ExpertModel;
+  let optimizer: AdamWState;
+  let facts: JobFacts;
+  if (resumed) {
+    ({ model, optimizer, facts } = resumed);
+    logger.info({ name, step: optimizer.step, totalSteps: facts.totalSteps }, 'resuming training from checkpoint');
+  } else {
+    facts = fresh;
+    if (target.kind === 'seed') model = createExpertModel({ architecture, seed: settings.seed });
+    else {
+      const seed = models.latest(SEED);
+      if (!seed) throw new EnvironmentError(`${name}: no seed model yet; train it first (modestream train --seed, or --all)`);
+      model = await loadVersion(models, SEED, seed.version);
+      facts.seedVersion = seed.version;
+      if (JSON.stringify(model.architecture) !== JSON.stringify(architecture)) {
+        disposeModel(model);
+        throw new EnvironmentError(`${name}: seed v${seed.version} has another architecture than experts.* configures now; retrain the seed`);
+      }
+    }
+    optimizer = createAdamWState(model.params);
+  }
+
+  const resumedFrom = resumed ? optimizer.step : undefined;
+  const backend = core.backend.name;
+  const startedAt = Date.now();
+  let last: TrainProgress | undefined;
+  let reportedAt = 0;
+  const report = async (state: 'running' | 'done' | 'failed', error?: string) =>
+    models.reportJob({
+      name,
+      state,
+      step: optimizer.step,
+      totalSteps: facts.totalSteps,
+      loss: last?.loss ?? null,
+      samplesPerSecond: last?.samplesPerSecond ?? null,
+      backend,
+      ...(core.backend.adapter ? { adapter: core.backend.adapter } : {}),
+      pid: process.pid,
+      startedAt,
+      updatedAt: Date.now(),
+      ...(resumedFrom !== undefined ? { resumedFrom } : {}),
+      ...(error ? { error } : {}),
+    });
+
+  try {
+    await report('running');
+    const result = await trainExpert({
+      model,
+      optimizer,
+      settings,
+      totalSteps: facts.totalSteps,
+      batches: sampleBatches({
+        store: core.store,
+        experts: jobExperts,
+        others: target.kind === 'expert' ? experts.filter((e) => e !== target.expert) : [],
+        outOfClusterShare: target.kind === 'expert' ? settings.outOfClusterShare : 0,
+        batchSize: facts.batch,
+        architecture,
+        // Resumed jobs draw a different stream of batches, not the start of the same one again.
+        rng: createRng(settings.seed * 7919 + optimizer.step),
+      }),
+      checkpointEvery: settings.checkpointEvery,
+      signal,
+      onStep: async (progress) => {
+        last = progress;
+        onProgress?.({ ...progress, ...(resumedFrom !== undefined ? { resumedFrom } : {}) });
+        if (Date.now() - reportedAt > 2000) {
+          reportedAt = Date.now();
+          await report('running');
+        }
+      },
+      onCheckpoint: (step) => writeCheckpoint(models, name, model, optimizer, facts, step),
+    });
+    if (result.stopped) {
+      await report('running');
+      return { name, version: 0, steps: result.step, loss: result.lastLoss, samplesPerSecond: last?.samplesPerSecond ?? 0, resumedFrom, stopped: true };
+    }
+    const version = await publish(models, name, model, {
+      createdAt: Date.now(),
+      steps: result.step,
+      loss: result.lastLoss,
+      records: facts.records,
+      backend,
+      samplesPerSecond: last?.samplesPerSecond ?? 0,
+      ...(facts.seedVersion !== undefined ? { seedVersion: facts.seedVersion } : {}),
+      epoch: facts.epoch,
+    });
+    await report('done');
+    await rm(models.jobDirOf(name), { recursive: true, force: true });
+    logger.info({ name, version, steps: result.step, loss: result.lastLoss, backend }, 'model published');
+    return { name, version, steps: result.step, loss: result.lastLoss, samplesPerSecond: last?.samplesPerSecond ?? 0, resumedFrom, stopped: false };
+  } catch (err) {
+    await report('failed', errorMessage(err)).catch(() => undefined);
+    throw err;
+  } finally {
+    disposeAdamWState(optimizer);
+    disposeModel(model);
+  }
+}
+
+async function writeCheckpoint(models: ModelStore, name: string, model: ExpertModel, optimizer: AdamWState, facts: JobFacts, step: number): Promise<void> {
+  const jobDir = models.jobDirOf(name);
+  const [m, o] = await Promise.all([serializeModel(model, { name, step }), serializeOptimizer(optimizer)]);
+  const ckpt = `ckpt-${String(step).padStart(9, '0')}`;
+  await writeDirectoryAtomically(jobDir, ckpt, {
+    'model.json': m.modelJson,
+    [WEIGHTS_FILE]: m.weights,
+    'optimizer.json': o.json,
+    [OPTIMIZER_WEIGHTS_FILE]: o.weights,
+    [JOB_FILE]: JSON.stringify(facts),
+  });
+  await setCurrent(jobDir, ckpt);
+  await pruneDirectories(jobDir, { keep: 2, prefix: 'ckpt-' });
+}
+
+/**
+ * The job's last checkpoint, when it belongs to the same job (same step budget, batch and
+ * architecture); otherwise the stale job is discarded and training starts over.
+ */
+async function loadCheckpoint(models: ModelStore, name: string, fresh: JobFacts, logger: Logger): Promise<{ model: ExpertModel; optimizer: AdamWState; facts: JobFacts } | undefined> {
+  const jobDir = models.jobDirOf(name);
+  const current = await readCurrent(jobDir);
+  if (!current) return undefined;
+  const dir = join(jobDir, current);
+  const files = await readFiles(dir, ['model.json', WEIGHTS_FILE, 'optimizer.json', OPTIMIZER_WEIGHTS_FILE, JOB_FILE]);
+  const facts = JSON.parse(files[JOB_FILE]!.toString()) as JobFacts;
+  const same = facts.totalSteps === fresh.totalSteps && facts.batch === fresh.batch && JSON.stringify(facts.architecture) === JSON.stringify(fresh.architecture);
+  if (!same) {
+    logger.warn({ name, checkpoint: dir }, 'discarding a checkpoint of a job with other settings');
+    await rm(jobDir, { recursive: true, force: true });
+    return undefined;
+  }
+  const { model } = deserializeModel(files['model.json']!.toString(), files[WEIGHTS_FILE]!, dir);
+  try {
+    const optimizer = deserializeOptimizer(files['optimizer.json']!.toString(), files[OPTIMIZER_WEIGHTS_FILE]!, model, dir);
+    return { model, optimizer, facts };
+  } catch (err) {
+    disposeModel(model);
+    throw err;
+  }
+}
+
+/** Loads a published version; a missing or corrupt file is a StateError naming it. */
+export async function loadVersion(models: ModelStore, name: string, version: number): Promise<ExpertModel> {
+  const dir = models.versionPath(name, version);
+  const files = await readFiles(dir, ['model.json', WEIGHTS_FILE]);
+  return deserializeModel(files['model.json']!.toString(), files[WEIGHTS_FILE]!, dir).model;
+}
+
+async function publish(models: ModelStore, name: string, model: ExpertModel, facts: Omit<ModelVersion, 'version'>): Promise<number> {
+  const version = models.nextVersion(name);
+  const { modelJson, weights } = await serializeModel(model, { name, version, ...facts });
+  await writeDirectoryAtomically(models.dirOf(name), versionDir(version), { 'model.json': modelJson, [WEIGHTS_FILE]: weights });
+  await models.register(name, { version, ...facts });
+  return version;
+}
