@@ -97,10 +97,12 @@ for (const backend of args.backends.split(',') as Backend[]) {
     console.log(`  ${line}`);
     rows.push(line);
   }
-  const anchor = await denseAnchor(256, 7 * 7 * settings.convChannels.at(-1)!, settings.imageHidden, backend === 'cpu' ? 2 : 10);
-  const anchorLine = `${backend.padEnd(15)} dense fwd+bwd [256 x ${7 * 7 * settings.convChannels.at(-1)!}] x [.. x ${settings.imageHidden}]: autograd matMul ${anchor.flags.toFixed(1)} ms, explicit transposes ${anchor.explicit.toFixed(1)} ms (${(anchor.flags / anchor.explicit).toFixed(2)}x)`;
+  // The largest dense layer: the flattened stem output into the hidden layer.
+  const flat = (28 / settings.patch) ** 2 * settings.stemChannels;
+  const anchor = await denseAnchor(256, flat, settings.imageHidden, backend === 'cpu' ? 2 : 10);
+  const anchorLine = `${backend.padEnd(15)} dense fwd+bwd [256 x ${flat}] x [${flat} x ${settings.imageHidden}]: autograd matMul ${anchor.flags.toFixed(1)} ms, explicit transposes ${anchor.explicit.toFixed(1)} ms (${(anchor.flags / anchor.explicit).toFixed(2)}x)`;
   console.log(`  ${anchorLine}`);
   rows.push(anchorLine);
 }
-console.log(`\nsummary (default expert: conv ${settings.convChannels.join('/')}, hidden ${settings.imageHidden}/${settings.textHidden}, projection ${settings.projection})`);
+console.log(`\nsummary (default expert: ${settings.patch}x${settings.patch} patch stem ${settings.stemChannels}, conv3x3 [${settings.convChannels.join(',')}], hidden ${settings.imageHidden}/${settings.textHidden}, projection ${settings.projection})`);
 for (const r of rows) console.log(`  ${r}`);

@@ -159,8 +159,11 @@ export const ExpertsConfig = z
     imageInput: z
       .preprocess((v) => (v !== null && typeof v === 'object' && !Array.isArray(v) && !('kind' in v) ? { kind: 'pixels', ...v } : v), ImageInputConfig)
       .prefault({ kind: 'pixels' }),
-    /** Conv channels of the image tower (pixels); each stage is conv3x3 + ReLU + 2x2 average pooling. */
-    convChannels: list(z.coerce.number().int().min(1).max(1024)).default([32, 64]),
+    /** Image tower (pixels): a patchify stem (conv with kernel = stride = patch) to stemChannels, ReLU... */
+    patch: z.number().int().min(1).max(64).default(4),
+    stemChannels: z.number().int().min(1).max(4096).default(64),
+    /** ...then optional conv3x3 + ReLU + 2x2 average-pooling stages (slow to train on CPU backends). */
+    convChannels: list(z.coerce.number().int().min(1).max(1024)).default([]),
     imageHidden: z.number().int().min(1).default(256),
     textHidden: z.number().int().min(1).default(256),
     /** Shared embedding space. */

@@ -6,6 +6,9 @@
  * - conv3x3: "same" 3x3 convolution as im2col from nine shifted slices and one dense. tfjs-backend-wasm
  *   has no Conv2DBackpropFilter kernel, so tf.conv2d cannot be trained there; slices, pads, concat and
  *   matMul all have gradients everywhere.
+ * - patchConv: a non-overlapping conv (kernel = stride = patch, the ViT/ConvNeXt "patchify" stem) as a
+ *   reshape/transpose and one dense; on wasm it trains ~10x faster per FLOP than any 3x3 conv here,
+ *   whose slices, concat and Conv2DBackpropInput are memory-bound there.
  * All functions are pure tensor maths: no variables are created here.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -43,6 +46,15 @@ export function conv3x3(x: tf.Tensor4D, kernel: tf.Tensor2D, bias: tf.Tensor1D):
   const columns = tf.reshape(tf.concat(shifted, 3), [b * h * w, 9 * c]) as tf.Tensor2D;
   const f = kernel.shape[1];
   return tf.reshape(dense(columns, kernel, bias), [b, h, w, f]) as tf.Tensor4D;
+}
+
+/** Non-overlapping patch x patch conv (stride = patch; trailing rows/columns that do not fill a patch are dropped). */
+export function patchConv(x: tf.Tensor4D, kernel: tf.Tensor2D, bias: tf.Tensor1D, patch: number): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  const [ph, pw] = [Math.floor(h / patch), Math.floor(w / patch)];
+  const cropped = ph * patch === h && pw * patch === w ? x : tf.slice(x, [0, 0, 0, 0], [b, ph * patch, pw * patch, c]);
+  const patches = tf.reshape(tf.transpose(tf.reshape(cropped, [b, ph, patch, pw, patch, c]), [0, 1, 3, 2, 4, 5]), [b * ph * pw, patch * patch * c]) as tf.Tensor2D;
+  return tf.reshape(dense(patches, kernel, bias), [b, ph, pw, kernel.shape[1]]) as tf.Tensor4D;
 }
 
 /** 2x2 average pooling, stride 2 (odd sides drop their last row/column). */

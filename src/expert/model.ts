@@ -1,19 +1,21 @@
 /**
  * A CLIP data expert: an image tower and a text tower projecting into one L2-normalised space, and a
  * learnable temperature (DESIGN.md section 2, "Experts"). The text tower reads the caption embedding
- * (the same one routing uses); the image tower is a small CNN over pixels or an MLP over precomputed
- * image embeddings. The model is plain variables plus pure forward functions, so one builder serves
+ * (the same one routing uses); the image tower is a small CNN over pixels (a patchify stem, optional
+ * 3x3 stages, a hidden layer) or an MLP over precomputed image embeddings. The model is plain variables plus pure forward functions, so one builder serves
  * training, checkpoints and the ensemble; nothing here does I/O or logging.
  */
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { createRng } from '../cluster/rng.js';
 import { ImageInputConfig, type ExpertSettings } from '../config.js';
-import { avgPool2, conv3x3, dense, l2Normalize } from './layers.js';
+import { avgPool2, conv3x3, dense, l2Normalize, patchConv } from './layers.js';
 
 /** Everything needed to rebuild the network's shapes; stored in every checkpoint. */
 export const ExpertArchitecture = z.object({
   imageInput: ImageInputConfig,
+  patch: z.number().int().positive(),
+  stemChannels: z.number().int().positive(),
   convChannels: z.array(z.number().int().positive()),
   imageHidden: z.number().int().positive(),
   textDim: z.number().int().positive(),
@@ -25,8 +27,8 @@ export const ExpertArchitecture = z.object({
 export type ExpertArchitecture = z.infer<typeof ExpertArchitecture>;
 
 export function architectureOf(settings: ExpertSettings, textDim: number): ExpertArchitecture {
-  const { imageInput, convChannels, imageHidden, textHidden, projection, logitScaleInit, logitScaleMax } = settings;
-  return { imageInput, convChannels, imageHidden, textDim, textHidden, projection, logitScaleInit, logitScaleMax };
+  const { imageInput, patch, stemChannels, convChannels, imageHidden, textHidden, projection, logitScaleInit, logitScaleMax } = settings;
+  return { imageInput, patch, stemChannels, convChannels, imageHidden, textDim, textHidden, projection, logitScaleInit, logitScaleMax };
 }
 
 export interface ExpertModel {
@@ -51,8 +53,10 @@ export function parameterSpecs(a: ExpertArchitecture): ParamSpec[] {
     specs.push({ name: `${name}/bias`, shape: [fanOut], init: 'zeros', decay: false });
   };
   if (a.imageInput.kind === 'pixels') {
-    let channels: number = a.imageInput.channels;
-    let [h, w] = [a.imageInput.height, a.imageInput.width];
+    let [h, w] = [Math.floor(a.imageInput.height / a.patch), Math.floor(a.imageInput.width / a.patch)];
+    if (h < 1 || w < 1) throw new RangeError(`image ${a.imageInput.width}x${a.imageInput.height} is smaller than one ${a.patch}x${a.patch} patch`);
+    layer('image/stem', a.patch * a.patch * a.imageInput.channels, a.stemChannels, 'he');
+    let channels = a.stemChannels;
     a.convChannels.forEach((out, i) => {
       layer(`image/conv${i}`, 9 * channels, out, 'he');
       channels = out;
@@ -136,7 +140,7 @@ export function encodeImages(model: ExpertModel, images: tf.Tensor): tf.Tensor2D
   const a = model.architecture;
   let flat: tf.Tensor2D;
   if (a.imageInput.kind === 'pixels') {
-    let x = images as tf.Tensor4D;
+    let x = tf.relu(patchConv(images as tf.Tensor4D, p(model, 'image/stem/kernel') as tf.Tensor2D, p(model, 'image/stem/bias') as tf.Tensor1D, a.patch));
     a.convChannels.forEach((_, i) => {
       x = avgPool2(tf.relu(conv3x3(x, p(model, `image/conv${i}/kernel`) as tf.Tensor2D, p(model, `image/conv${i}/bias`) as tf.Tensor1D)));
     });

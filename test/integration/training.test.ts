@@ -20,11 +20,12 @@ import { cli, runCli } from '../support/processor.js';
 import { waitFor } from '../support/waits.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'modestream-train-'));
-// A small expert so that CPU training takes seconds: 2 conv stages of 4 and 8 channels.
+// A small expert so that CPU training takes seconds: an 8-channel patch stem and one 3x3 stage.
 const env = {
   MODESTREAM_STATE_DIR: stateDir,
   MODESTREAM_BACKEND: 'wasm',
-  MODESTREAM_EXPERTS__CONV_CHANNELS: '4,8',
+  MODESTREAM_EXPERTS__STEM_CHANNELS: '8',
+  MODESTREAM_EXPERTS__CONV_CHANNELS: '4',
   MODESTREAM_EXPERTS__IMAGE_HIDDEN: '32',
   MODESTREAM_EXPERTS__TEXT_HIDDEN: '32',
   MODESTREAM_EXPERTS__PROJECTION: '16',
@@ -136,7 +137,7 @@ describe('training jobs', () => {
       const expertZero = new Set([captions[0]![0], captions[1]![0]]);
       const stateEnv = openStateEnv({ dir, readOnly: true });
       const store = createShardStore({ env: stateEnv, reservoirSize: 0 });
-      const architecture = architectureOf({ ...ConfigSchema.parse({}).experts, convChannels: [4] }, 256);
+      const architecture = architectureOf({ ...ConfigSchema.parse({}).experts, stemChannels: 8 }, 256);
       let reads = 0;
       let batches = 0;
       let fromOthers = 0;

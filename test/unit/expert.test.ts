@@ -11,14 +11,18 @@ import type { RoutedRecord } from '../../src/contract/routed.js';
 import { StateError } from '../../src/errors.js';
 import { toTrainBatch, unfitReason, writeImage } from '../../src/expert/batch.js';
 import { deserializeModel, deserializeOptimizer, serializeModel, serializeOptimizer } from '../../src/expert/checkpoint.js';
-import { conv3x3, dense } from '../../src/expert/layers.js';
+import { conv3x3, dense, patchConv } from '../../src/expert/layers.js';
 import { architectureOf, createExpertModel, disposeModel, encodeImages, encodeTexts, type ExpertArchitecture, type ExpertModel } from '../../src/expert/model.js';
 import { adamWStep, cosineLearningRate, createAdamWState, disposeAdamWState } from '../../src/expert/optimizer.js';
 import { batchLoss, imageTensor, trainExpert, type TrainBatch } from '../../src/expert/train.js';
 import { initBackend } from '../../src/tensor/backend.js';
 
 const settings = ConfigSchema.parse({}).experts;
-const tiny: ExpertArchitecture = architectureOf({ ...settings, imageInput: { kind: 'pixels', width: 8, height: 8, channels: 1 }, convChannels: [4, 8], imageHidden: 32, textHidden: 32, projection: 16 }, 12);
+// Both image-tower layer kinds: a 2x2 patchify stem (8x8 -> 4x4) and one 3x3 conv stage (-> 2x2).
+const tiny: ExpertArchitecture = architectureOf(
+  { ...settings, imageInput: { kind: 'pixels', width: 8, height: 8, channels: 1 }, patch: 2, stemChannels: 8, convChannels: [4], imageHidden: 32, textHidden: 32, projection: 16 },
+  12,
+);
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -77,6 +81,18 @@ describe('layers', () => {
     const ours = conv3x3(x, tf.reshape(filter, [27, 4]) as tf.Tensor2D, bias);
     const reference = tf.add(tf.conv2d(x, filter, 1, 'same'), bias);
     expect(ours.shape).toEqual([2, 6, 5, 4]);
+    const [a, b] = await Promise.all([ours.data(), reference.data()]);
+    a.forEach((v, i) => expect(v).toBeCloseTo(b[i]!, 4));
+    tf.dispose([x, filter, bias, ours, reference]);
+  });
+
+  test('patchConv equals tf.conv2d with kernel = stride = patch, dropping partial patches', async () => {
+    const x = tf.randomNormal([2, 9, 8, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
+    const filter = tf.randomNormal([4, 4, 3, 5], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const bias = tf.randomNormal([5], 0, 1, 'float32', 8) as tf.Tensor1D;
+    const ours = patchConv(x, tf.reshape(filter, [48, 5]) as tf.Tensor2D, bias, 4);
+    const reference = tf.add(tf.conv2d(x, filter, 4, 'valid'), bias);
+    expect(ours.shape).toEqual([2, 2, 2, 5]);
     const [a, b] = await Promise.all([ours.data(), reference.data()]);
     a.forEach((v, i) => expect(v).toBeCloseTo(b[i]!, 4));
     tf.dispose([x, filter, bias, ours, reference]);
