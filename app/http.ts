@@ -1,20 +1,24 @@
 /**
  * The HTTP face of a running instance: /healthz for probes, /status.json for scripts and the status
- * page, /metrics for Prometheus. Read-only and bounded: every response is produced from in-memory state or LMDB reads.
+ * page, /metrics for Prometheus, /snapshots for evaluators (snapshot-routes.ts). Read-only and bounded:
+ * GET and HEAD only, no request bodies read, responses from memory, LMDB or published files.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { StatusReport } from '../src/status.js';
+import type { SnapshotStore } from '../state/snapshots.js';
+import { handleSnapshotRequest } from './snapshot-routes.js';
 
 export interface HttpServerOptions {
   host: string;
   port: number;
   logger: Logger;
-  status: () => Promise<StatusReport>;
+  status?: () => Promise<StatusReport>;
   /** Prometheus text exposition. */
-  metrics: () => Promise<string>;
+  metrics?: () => Promise<string>;
+  snapshots?: SnapshotStore;
 }
 
 export interface RunningHttpServer {
@@ -30,25 +34,29 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export async function startHttpServer({ host, port, logger, status, metrics }: HttpServerOptions): Promise<RunningHttpServer> {
+export async function startHttpServer({ host, port, logger, status, metrics, snapshots }: HttpServerOptions): Promise<RunningHttpServer> {
   const routes: Record<string, Handler> = {
     '/healthz': (_req, res) => sendJson(res, 200, { ok: true }),
-    '/status.json': async (_req, res) => sendJson(res, 200, await status()),
-    '/metrics': async (_req, res) => {
+  };
+  if (status) routes['/status.json'] = async (_req, res) => sendJson(res, 200, await status());
+  if (metrics) {
+    routes['/metrics'] = async (_req, res) => {
       const text = await metrics();
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
       res.end(text);
-    },
+    };
+  }
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not supported; this API is read-only` });
+    const handler = routes[path];
+    if (handler) return handler(req, res);
+    if (snapshots && (await handleSnapshotRequest(snapshots, req, res, path))) return;
+    sendJson(res, 404, { error: `no ${path}` });
   };
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const handler = req.method === 'GET' || req.method === 'HEAD' ? routes[path] : undefined;
-    if (!handler) {
-      sendJson(res, req.method === 'GET' ? 404 : 405, { error: `no ${req.method} ${path}` });
-      return;
-    }
-    Promise.resolve(handler(req, res)).catch((err: unknown) => {
-      logger.error({ path, err: errorMessage(err) }, 'http handler failed');
+    handle(req, res).catch((err: unknown) => {
+      logger.error({ url: req.url, err: errorMessage(err) }, 'http handler failed');
       if (!res.headersSent) sendJson(res, 500, { error: errorMessage(err) });
       else res.destroy();
     });

@@ -8,7 +8,7 @@
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { clusterInThread } from './cluster-thread.js';
 import { createRoutingSource, type RoutingSource } from '../src/cluster/routing.js';
-import type { Config } from '../src/config.js';
+import { snapshotsDirOf, type Config } from '../src/config.js';
 import { createEmbedder } from '../src/embed/embedder.js';
 import type { CaptionEmbedder } from '../src/embed/embedder.js';
 import type { Logger } from '../src/logger.js';
@@ -17,6 +17,7 @@ import { createCentroidStore, type CentroidStore } from '../state/centroids.js';
 import { openStateEnv, type StateEnv } from '../state/env.js';
 import { createModelStore, type ModelStore } from '../state/models.js';
 import { createShardStore, type ShardStore } from '../state/shards.js';
+import { createSnapshotStore } from '../state/snapshots.js';
 import { startController, type RunningController } from '../streams/controller.js';
 import { createKafka, createProducer, ensureTopics, partitionCount } from '../streams/kafka.js';
 import type { RunningStage, StageOptions } from '../streams/stage.js';
@@ -135,6 +136,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         logger,
         status: () => collectStatus({ config, store, centroids, models, admin, backend: core.backend }),
         metrics: () => metrics.registry.metrics(),
+        snapshots: createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep }),
       })
     : undefined;
 

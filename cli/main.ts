@@ -10,6 +10,7 @@ import { registerBroker } from './commands/broker.js';
 import { registerDemo } from './commands/demo.js';
 import { registerProduce } from './commands/produce.js';
 import { registerRun } from './commands/run.js';
+import { registerSnapshot } from './commands/snapshot.js';
 import { registerStatus } from './commands/status.js';
 import { registerTrain } from './commands/train.js';
 
@@ -27,7 +28,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'log level (log.level)'))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerDemo, registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap, registerTrain]) register(program);
+  for (const register of [registerDemo, registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap, registerTrain, registerSnapshot]) register(program);
   return program;
 }
 

@@ -194,6 +194,17 @@ export const ExpertsConfig = z
   })
   .strict();
 
+export const SnapshotsConfig = z
+  .object({
+    /** Where snapshots are published; default <stateDir>/snapshots. */
+    dir: z.string().min(1).optional(),
+    /** Versions kept (older ones are deleted after a publish). */
+    keep: z.number().int().min(1).default(5),
+    /** Routing-weight formula written into snapshots (evaluators may override it). */
+    formula: z.enum(['code', 'paper', 'uniform']).default('code'),
+  })
+  .strict();
+
 export const BackendName = z.enum(['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
 
 export const LocalBrokerConfig = z
@@ -244,6 +255,7 @@ export const ConfigSchema = z
     localBroker: LocalBrokerConfig.prefault({}),
     http: HttpConfig.prefault({}),
     experts: ExpertsConfig.prefault({}),
+    snapshots: SnapshotsConfig.prefault({}),
     pipeline: PipelineConfig.prefault({}),
     roles: list(Role).pipe(z.array(Role).min(1)).default(['router', 'sharder', 'controller', 'http']),
     log: z
@@ -264,6 +276,9 @@ export type LocalBrokerSettings = Config['localBroker'];
 export type ExpertSettings = Config['experts'];
 export type TrainingSettings = Config['experts']['training'];
 export type ImageInput = Config['experts']['imageInput'];
+
+/** Where snapshots live for a config. */
+export const snapshotsDirOf = (config: Pick<Config, 'stateDir' | 'snapshots'>): string => config.snapshots.dir ?? `${config.stateDir}/snapshots`;
 export type RoleName = z.infer<typeof Role>;
 
 /** One layer of raw input and where it came from, for error messages ("set by MODESTREAM_KAFKA__BROKERS"). */
