@@ -1,7 +1,8 @@
 /**
  * The HTTP face of a running instance: /healthz for probes, /status.json for scripts and the status
- * page, /metrics for Prometheus, /snapshots for evaluators (snapshot-routes.ts). Read-only and bounded:
- * GET and HEAD only, no request bodies read, responses from memory, LMDB or published files.
+ * page (/status, status-page.ts), /metrics for Prometheus, /snapshots for evaluators (snapshot-routes.ts).
+ * Read-only and bounded: GET and HEAD only, no request bodies read, responses from memory, LMDB or
+ * published files.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,7 @@ import type { Logger } from '../src/logger.js';
 import type { StatusReport } from '../src/status.js';
 import type { SnapshotStore } from '../state/snapshots.js';
 import { handleSnapshotRequest } from './snapshot-routes.js';
+import { renderStatusPage, STATUS_PAGE_CSP } from './status-page.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -38,7 +40,25 @@ export async function startHttpServer({ host, port, logger, status, metrics, sna
   const routes: Record<string, Handler> = {
     '/healthz': (_req, res) => sendJson(res, 200, { ok: true }),
   };
-  if (status) routes['/status.json'] = async (_req, res) => sendJson(res, 200, await status());
+  if (status) {
+    routes['/status.json'] = async (_req, res) => sendJson(res, 200, await status());
+    const page = renderStatusPage();
+    routes['/status'] = (_req, res) => {
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-cache',
+        'content-security-policy': STATUS_PAGE_CSP,
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+      });
+      res.end(page);
+    };
+    // Relative, so that behind a path prefix (/ops/ -> /ops/status) the redirect stays under it.
+    routes['/'] = (_req, res) => {
+      res.writeHead(302, { location: 'status' });
+      res.end();
+    };
+  }
   if (metrics) {
     routes['/metrics'] = async (_req, res) => {
       const text = await metrics();

@@ -38,5 +38,28 @@ export function createMetrics() {
       registers,
     }),
     centroidEpoch: new Gauge({ name: 'modestream_centroid_epoch', help: 'Newest centroid epoch in use (0: not bootstrapped)', registers }),
+    expertPending: new Gauge({ name: 'modestream_expert_pending_records', help: 'Records stored since the expert\'s newest version started training', labelNames: ['expert'] as const, registers }),
+    expertOldestPendingAge: new Gauge({
+      name: 'modestream_expert_oldest_pending_age_seconds',
+      help: 'Age (event time) of the oldest record the expert has not been trained on; 0 when none',
+      labelNames: ['expert'] as const,
+      registers,
+    }),
+    expertVersion: new Gauge({ name: 'modestream_expert_version', help: 'Newest trained version of the expert (0: never trained)', labelNames: ['expert'] as const, registers }),
+    expertLastTrained: new Gauge({ name: 'modestream_expert_last_trained_timestamp_seconds', help: 'When the expert\'s newest version was published', labelNames: ['expert'] as const, registers }),
+    trainingDuration: new Histogram({
+      name: 'modestream_training_duration_seconds',
+      help: 'Wall time of training jobs',
+      labelNames: ['name', 'outcome'] as const,
+      buckets: [10, 30, 60, 120, 300, 600, 1200, 3600, 7200],
+      registers,
+    }),
+    trainingSamplesPerSecond: new Gauge({ name: 'modestream_training_samples_per_second', help: 'Throughput of the model\'s last training job', labelNames: ['name'] as const, registers }),
+    trainingFailures: new Counter({ name: 'modestream_training_failures_total', help: 'Training jobs that failed (retried with backoff)', labelNames: ['name'] as const, registers }),
+    snapshotVersion: new Gauge({ name: 'modestream_snapshot_version', help: 'Newest published ensemble snapshot', registers }),
+    spawned: new Counter({ name: 'modestream_experts_spawned_total', help: 'Experts created for new data (drift)', registers }),
+    splits: new Counter({ name: 'modestream_experts_split_total', help: 'Experts split in two for holding too large a share', registers }),
+    fineClustersAdded: new Counter({ name: 'modestream_fine_clusters_added_total', help: 'Fine clusters added from the novelty buffer', registers }),
+    consumerLag: new Gauge({ name: 'modestream_consumer_lag', help: 'End offset minus committed (router) or durable (sharder) offset', labelNames: ['stage', 'topic', 'partition'] as const, registers }),
   };
 }

@@ -1,13 +1,16 @@
 /**
  * Feeds raw messages into a topic: each item's bytes go out untouched (validation is the router's job,
- * so a bad line is dead-lettered with its reason, not lost here). The key is the pair id when the item
- * is a JSON object with a string `id`. Sends in batches, paced to `rate` messages/s when given, and
- * awaits each batch (acks from all in-sync replicas) before reading more.
+ * so a bad line is dead-lettered with its reason, not lost here). The key is the item's own `key` when
+ * it has one (generated feeds), else the pair id when the value is a JSON object with a string `id`.
+ * Sends in batches, paced to `rate` messages/s when given, and awaits each batch (acks from all in-sync
+ * replicas) before reading more.
  */
 import type { Producer } from 'kafkajs';
 
 export interface ProduceItem {
   value: Buffer;
+  /** The message key; absent = the pair id read from the value (keyOf). */
+  key?: string;
   /** Bytes of the source consumed so far (progress for files). */
   position?: number;
 }
@@ -58,7 +61,7 @@ export async function produceAll({ producer, topic, items, rate, batchSize = 500
 
   for await (const item of items) {
     if (signal?.aborted) break;
-    batch.push({ key: keyOf(item.value), value: item.value });
+    batch.push({ key: item.key ?? keyOf(item.value), value: item.value });
     position = item.position;
     if (batch.length >= perBatch) await flush();
   }

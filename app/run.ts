@@ -5,6 +5,8 @@
  *   [pairs] --router--> [routed] --sharder--> LMDB shards <--controller (bootstrap, catch-up routing)
  *       \--> [pairs.dlq]                                    http: /healthz, /status
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { clusterInThread } from './cluster-thread.js';
 import { createRoutingSource, type RoutingSource } from '../src/cluster/routing.js';
@@ -18,6 +20,7 @@ import { openStateEnv, type StateEnv } from '../state/env.js';
 import { createModelStore, type ModelStore } from '../state/models.js';
 import { createShardStore, type ShardStore } from '../state/shards.js';
 import { createSnapshotStore } from '../state/snapshots.js';
+import { createEventLog, type EventLog } from '../state/events.js';
 import { startController, type RunningController } from '../streams/controller.js';
 import { createKafka, createProducer, ensureTopics, partitionCount } from '../streams/kafka.js';
 import type { RunningStage, StageOptions } from '../streams/stage.js';
@@ -27,6 +30,7 @@ import { startRouterThreads } from './router-threads.js';
 import { startHttpServer, type RunningHttpServer } from './http.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { collectStatus } from './status.js';
+import { expertFreshness, startTrainingScheduler, type RunningScheduler, type SchedulerView } from './trainer.js';
 
 export interface App {
   readonly backend: BackendInfo;
@@ -36,6 +40,8 @@ export interface App {
   readonly centroids: CentroidStore;
   readonly models: ModelStore;
   readonly controller?: RunningController;
+  readonly scheduler?: RunningScheduler;
+  readonly events: EventLog;
   stop(): Promise<void>;
 }
 
@@ -53,7 +59,12 @@ export interface Core {
 export async function openCore(config: Config, logger: Logger): Promise<Core> {
   const backend = await initBackend(config.backend, logger);
   const env = openStateEnv({ dir: config.stateDir });
-  const store = createShardStore({ env, reservoirSize: config.clustering.sample, reservoirSeed: config.clustering.seed });
+  const store = createShardStore({
+    env,
+    reservoirSize: config.clustering.sample,
+    reservoirSeed: config.clustering.seed,
+    noveltyDistance: config.controller.drift.enabled ? config.controller.drift.noveltyDistance : Infinity,
+  });
   const centroids = createCentroidStore({ env });
   const models = createModelStore({ env });
   const embedder = await createEmbedder(config.embedder);
@@ -118,25 +129,37 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     );
   }
 
+  const events = createEventLog({ env: core.env });
   const controller = roles.has('controller')
     ? startController({
         store,
         centroids,
         routing,
         settings: config.clustering,
+        drift: config.controller.drift,
         cluster: (sample, epoch) => clusterInThread({ sample, epoch, settings: config.clustering, embedder: embedder.fingerprint }, config.backend),
         logger: logger.child({ component: 'controller' }),
+        onEvent: async (kind, message) => {
+          if (kind === 'spawn') metrics.spawned.inc();
+          if (kind === 'split') metrics.splits.inc();
+          await events.record(kind, message);
+        },
       })
     : undefined;
 
+  const scheduler = roles.has('trainer')
+    ? startTrainingScheduler({ config, configFile: await writeResolvedConfig(config), core, logger: logger.child({ component: 'trainer' }), events, metrics })
+    : undefined;
+
+  const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep });
   const http: RunningHttpServer | undefined = roles.has('http')
     ? await startHttpServer({
         host: config.http.host,
         port: config.http.port,
         logger,
-        status: () => collectStatus({ config, store, centroids, models, admin, backend: core.backend }),
+        status: () => collectStatus({ config, store, centroids, models, admin, backend: core.backend, scheduler: scheduler?.view() ?? expertsOnly(core, config), events, snapshots, metrics }),
         metrics: () => metrics.registry.metrics(),
-        snapshots: createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep }),
+        snapshots,
       })
     : undefined;
 
@@ -148,11 +171,14 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     centroids,
     models,
     controller,
+    scheduler,
+    events,
     httpUrl: http?.url,
     stop() {
       stopping ??= (async () => {
         // Router first: no new routed records; then the sharder drains what it holds in flight.
         for (const stage of [...stages].reverse()) await stage.stop();
+        await scheduler?.stop();
         await controller?.stop();
         await http?.close();
         await producer.disconnect();
@@ -163,6 +189,23 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
       return stopping;
     },
   };
+}
+
+/** Freshness without a scheduler in this process (no trainer role): nothing queued or running here. */
+export function expertsOnly(core: Pick<Core, 'centroids' | 'store' | 'models'>, config: Config): SchedulerView {
+  return { experts: expertFreshness(core, config), queue: [], running: [], failing: {} };
+}
+
+/**
+ * The resolved config as a file in the state directory: training children read it (`--config`) and so
+ * train with exactly this process's settings, whatever mix of file, env and flags produced them.
+ */
+async function writeResolvedConfig(config: Config): Promise<string> {
+  const dir = join(config.stateDir, 'run');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `config.${process.pid}.json`);
+  await writeFile(file, JSON.stringify(config, null, 2));
+  return resolve(file);
 }
 
 const OUTCOME_LABEL = { routed: 'routed', unrouted: 'unrouted', deadLettered: 'dead_lettered', written: 'stored', duplicates: 'duplicate' } as const;

@@ -9,7 +9,11 @@ import { errorMessage } from '../src/errors.js';
 import type { StatusReport } from '../src/status.js';
 import type { BackendInfo } from '../src/tensor/backend.js';
 import type { CentroidStore } from '../state/centroids.js';
-import type { ModelStore } from '../state/models.js';
+import type { EventLog } from '../state/events.js';
+import { expertName, type ModelStore } from '../state/models.js';
+import type { SnapshotStore } from '../state/snapshots.js';
+import type { Metrics } from './metrics.js';
+import type { SchedulerView } from './trainer.js';
 import type { ShardStore } from '../state/shards.js';
 import { UNROUTED } from '../src/contract/routed.js';
 import { topicMessageCount } from '../streams/kafka.js';
@@ -23,9 +27,27 @@ export interface StatusSources {
   models: ModelStore;
   admin?: Admin;
   backend?: BackendInfo;
+  /** Freshness, queue, running and failing jobs (from the training scheduler when this process runs one). */
+  scheduler?: SchedulerView;
+  events?: EventLog;
+  snapshots?: SnapshotStore;
+  /** Lag gauges are refreshed from the figures gathered here. */
+  metrics?: Metrics;
 }
 
-export async function collectStatus({ config, store, centroids, models, admin, backend }: StatusSources): Promise<StatusReport> {
+export async function collectStatus({ config, store, centroids, models, admin, backend, scheduler, events, snapshots, metrics }: StatusSources): Promise<StatusReport> {
+  const freshness = new Map((scheduler?.experts ?? []).map((f) => [f.expert, f]));
+  const queued = new Set(scheduler?.queue.map((q) => q.name));
+  const running = new Set(scheduler?.running);
+  const stateOf = (id: number) => {
+    const name = expertName(id);
+    const f = freshness.get(id);
+    if (running.has(name)) return 'training' as const;
+    if (scheduler?.failing[name]) return 'failed' as const;
+    if (queued.has(name)) return 'queued' as const;
+    if (!models.latest(name)) return 'untrained' as const;
+    return f?.due ? ('stale' as const) : ('fresh' as const);
+  };
   const model = centroids.latest();
   const fineByExpert = new Map<number, number>();
   if (model) model.fineToExpert.forEach((e) => fineByExpert.set(e, (fineByExpert.get(e) ?? 0) + 1));
@@ -55,13 +77,27 @@ export async function collectStatus({ config, store, centroids, models, admin, b
       .sort((a, b) => a - b)
       .map((id) => {
         const s = shardStats.get(id);
-        return { id, records: s?.records ?? 0, fineClusters: fineByExpert.get(id) ?? 0, firstRecordAt: iso(s?.firstRecordAt), lastRecordAt: iso(s?.lastRecordAt) };
+        return {
+          id,
+          records: s?.records ?? 0,
+          fineClusters: fineByExpert.get(id) ?? 0,
+          firstRecordAt: iso(s?.firstRecordAt),
+          lastRecordAt: iso(s?.lastRecordAt),
+          version: freshness.get(id)?.version ?? models.latest(expertName(id))?.version ?? null,
+          lastTrainedAt: iso(freshness.get(id)?.lastTrainedAt ?? models.latest(expertName(id))?.createdAt),
+          pending: freshness.get(id)?.pending ?? s?.records ?? 0,
+          oldestPendingAgeSeconds: freshness.get(id)?.oldestPendingAgeSeconds ?? null,
+          state: stateOf(id),
+        };
       }),
     unrouted: store.unroutedCount(),
     totalRecords: 0,
     deadLettered: null,
     reservoir: { seen: store.reservoirSeen(), capacity: config.clustering.sample },
     partitions: [],
+    trainingQueue: scheduler?.queue ?? [],
+    snapshot: await latestSnapshot(snapshots),
+    events: (events?.recent(50) ?? []).map((e) => ({ at: new Date(e.at).toISOString(), kind: e.kind, message: e.message })),
     models: models.names().flatMap((name) => {
       const v = models.latest(name);
       return v ? [{ name, version: v.version, trainedAt: new Date(v.createdAt).toISOString(), steps: v.steps, loss: v.loss, records: v.records, backend: v.backend, samplesPerSecond: v.samplesPerSecond }] : [];
@@ -89,7 +125,15 @@ export async function collectStatus({ config, store, centroids, models, admin, b
       report.kafkaError = errorMessage(err);
     }
   }
+  for (const p of report.partitions) if (p.lag !== null) metrics?.consumerLag.set({ stage: p.stage, topic: p.topic, partition: String(p.partition) }, p.lag);
   return report;
+}
+
+async function latestSnapshot(snapshots: SnapshotStore | undefined): Promise<StatusReport['snapshot']> {
+  const version = await snapshots?.latest();
+  if (version === undefined) return null;
+  const found = await snapshots!.manifest(version).catch(() => undefined);
+  return found ? { version, createdAt: found.manifest.createdAt, epoch: found.manifest.centroids.epoch } : null;
 }
 
 async function addKafkaFigures(report: StatusReport, { config, store, admin }: { config: Config; store: ShardStore; admin: Admin }): Promise<void> {

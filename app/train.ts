@@ -53,7 +53,9 @@ interface JobFacts {
   batch: number;
   architecture: ExpertArchitecture;
   seedVersion?: number;
+  warmStartedFrom?: string;
   records: number;
+  shardSeq?: number;
   epoch: number;
   startedAt: number;
 }
@@ -83,6 +85,7 @@ async function trainWith(core: Core, { config, logger, target, steps, batch, onP
     batch: batch ?? settings.batch,
     architecture,
     records,
+    ...(target.kind === 'expert' ? { shardSeq: core.store.shardSize(target.expert).nextSeq } : {}),
     epoch: core.centroids.latestEpoch(),
     startedAt: Date.now(),
   };
@@ -99,11 +102,17 @@ async function trainWith(core: Core, { config, logger, target, steps, batch, onP
     else {
       const seed = models.latest(SEED);
       if (!seed) throw new EnvironmentError(`${name}: no seed model yet; train it first (modestream train --seed, or --all)`);
-      model = await loadVersion(models, SEED, seed.version);
+      // An expert continues from its own newest version; a new one (spawned, split off) from the model
+      // the drift logic named, else from the seed (DESIGN.md section 2: experts branch from the seed).
+      const origin = core.centroids.latest()?.origins[target.expert];
+      const from = models.latest(name) ? name : origin && models.latest(origin) ? origin : SEED;
+      const version = models.latest(from)!.version;
+      model = await loadVersion(models, from, version);
       facts.seedVersion = seed.version;
+      if (from !== SEED) facts.warmStartedFrom = `${from}@v${version}`;
       if (JSON.stringify(model.architecture) !== JSON.stringify(architecture)) {
         disposeModel(model);
-        throw new EnvironmentError(`${name}: seed v${seed.version} has another architecture than experts.* configures now; retrain the seed`);
+        throw new EnvironmentError(`${name}: ${from} v${version} has another architecture than experts.* configures now; retrain the seed`);
       }
     }
     optimizer = createAdamWState(model.params);
@@ -172,6 +181,8 @@ async function trainWith(core: Core, { config, logger, target, steps, batch, onP
       backend,
       samplesPerSecond: last?.samplesPerSecond ?? 0,
       ...(facts.seedVersion !== undefined ? { seedVersion: facts.seedVersion } : {}),
+      ...(facts.shardSeq !== undefined ? { shardSeq: facts.shardSeq } : {}),
+      ...(facts.warmStartedFrom !== undefined ? { warmStartedFrom: facts.warmStartedFrom } : {}),
       epoch: facts.epoch,
     });
     await report('done');

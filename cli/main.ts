@@ -8,6 +8,7 @@ import { ConfigError, EnvironmentError, errorMessage } from '../src/errors.js';
 import { registerBootstrap } from './commands/bootstrap.js';
 import { registerBroker } from './commands/broker.js';
 import { registerDemo } from './commands/demo.js';
+import { registerEval } from './commands/eval.js';
 import { registerProduce } from './commands/produce.js';
 import { registerRun } from './commands/run.js';
 import { registerSnapshot } from './commands/snapshot.js';
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'log level (log.level)'))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerDemo, registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap, registerTrain, registerSnapshot]) register(program);
+  for (const register of [registerDemo, registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap, registerTrain, registerSnapshot, registerEval]) register(program);
   return program;
 }
 

@@ -194,6 +194,51 @@ export const ExpertsConfig = z
   })
   .strict();
 
+/** When experts are retrained, and how the set of experts follows the stream (DESIGN.md section 3). */
+export const ControllerConfig = z
+  .object({
+    retrain: z
+      .object({
+        /** Retrain an expert once this many records arrived since its last training started... */
+        pendingRecords: z.number().int().min(1).default(5000),
+        /** ...or once its oldest untrained record is this old (freshness). */
+        maxAgeSeconds: z.number().positive().default(3600),
+        /** Experts with fewer records are not trained on their own (they serve with the seed). */
+        minRecords: z.number().int().min(1).default(500),
+        /** Training jobs at once (one per accelerator). */
+        concurrency: z.number().int().min(1).default(1),
+        /** First retry delay after a failed job; doubles per failure up to maxBackoffSeconds. */
+        backoffSeconds: z.number().positive().default(30),
+        maxBackoffSeconds: z.number().positive().default(1800),
+      })
+      .strict()
+      .prefault({}),
+    /** The seed model is trained once the shards hold this many records. */
+    seedMinRecords: z.number().int().min(1).default(2000),
+    tickMs: z.number().int().min(50).default(2000),
+    drift: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** A pair farther than this (L2 on unit vectors) from every fine center is novel. */
+        noveltyDistance: z.number().positive().default(1.25),
+        /** Novel pairs collected before they are clustered into new fine centers. */
+        bufferSize: z.number().int().min(2).default(2000),
+        /** New fine centers per novelty clustering. */
+        newClusters: z.number().int().min(1).default(8),
+        /** New fine clusters with fewer buffered pairs are dropped as noise. */
+        minClusterSize: z.number().int().min(1).default(20),
+        /** A new fine center farther than this from every coarse center spawns a new expert. */
+        spawnDistance: z.number().positive().default(0.9),
+        /** An expert holding more than splitFactor x the mean share of records is split in two... */
+        splitFactor: z.number().min(1).default(3),
+        /** ...if it has at least this many records. */
+        minSplitRecords: z.number().int().min(2).default(20_000),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
 export const SnapshotsConfig = z
   .object({
     /** Where snapshots are published; default <stateDir>/snapshots. */
@@ -237,7 +282,7 @@ export const PipelineConfig = z
   })
   .strict();
 
-export const Role = z.enum(['router', 'sharder', 'controller', 'http']);
+export const Role = z.enum(['router', 'sharder', 'controller', 'trainer', 'http']);
 
 export const ConfigSchema = z
   .object({
@@ -256,8 +301,9 @@ export const ConfigSchema = z
     http: HttpConfig.prefault({}),
     experts: ExpertsConfig.prefault({}),
     snapshots: SnapshotsConfig.prefault({}),
+    controller: ControllerConfig.prefault({}),
     pipeline: PipelineConfig.prefault({}),
-    roles: list(Role).pipe(z.array(Role).min(1)).default(['router', 'sharder', 'controller', 'http']),
+    roles: list(Role).pipe(z.array(Role).min(1)).default(['router', 'sharder', 'controller', 'trainer', 'http']),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()
@@ -276,6 +322,7 @@ export type LocalBrokerSettings = Config['localBroker'];
 export type ExpertSettings = Config['experts'];
 export type TrainingSettings = Config['experts']['training'];
 export type ImageInput = Config['experts']['imageInput'];
+export type ControllerSettings = Config['controller'];
 
 /** Where snapshots live for a config. */
 export const snapshotsDirOf = (config: Pick<Config, 'stateDir' | 'snapshots'>): string => config.snapshots.dir ?? `${config.stateDir}/snapshots`;

@@ -32,8 +32,21 @@ export const StatusReport = z.object({
       fineClusters: z.number().int(),
       firstRecordAt: z.string().nullable(),
       lastRecordAt: z.string().nullable(),
+      /** Freshness: the newest trained version, and what arrived since its job started. */
+      version: z.number().int().nullable(),
+      lastTrainedAt: z.string().nullable(),
+      pending: z.number().int(),
+      oldestPendingAgeSeconds: z.number().nullable(),
+      /** fresh | stale (due for retraining) | queued | training | failed (retrying with backoff) | untrained */
+      state: z.enum(['fresh', 'stale', 'queued', 'training', 'failed', 'untrained']),
     }),
   ),
+  /** Jobs waiting for the trainer, highest priority first. */
+  trainingQueue: z.array(z.object({ name: z.string(), reason: z.string(), priority: z.number() })),
+  /** The newest published ensemble snapshot. */
+  snapshot: z.object({ version: z.number().int(), createdAt: z.string(), epoch: z.number().int() }).nullable(),
+  /** Recent controller events, newest first. */
+  events: z.array(z.object({ at: z.string(), kind: z.enum(['bootstrap', 'epoch', 'spawn', 'split', 'retrain', 'snapshot', 'failure']), message: z.string() })),
   /** Records stored before the first centroid epoch, waiting for the controller to route them. */
   unrouted: z.number().int(),
   totalRecords: z.number().int(),

@@ -22,6 +22,7 @@ const StoredModel = z.object({
   counts: bytesSchema,
   createdAt: z.number(),
   refinedThrough: z.record(z.string(), z.number().int().nonnegative()).default({}),
+  origins: z.record(z.string(), z.string()).default({}),
   embedder: z.string(),
   stats: z.object({
     sampleSize: z.number(),
@@ -61,6 +62,7 @@ export function decodeModel(value: unknown): CentroidModel {
   const model: CentroidModel = {
     ...s,
     refinedThrough: Object.fromEntries(Object.entries(s.refinedThrough).map(([k, v]) => [Number(k), v])),
+    origins: Object.fromEntries(Object.entries(s.origins).map(([k, v]) => [Number(k), v])),
     fine: copyInto(Float32Array, s.fine),
     fineIds: copyInto(Int32Array, s.fineIds),
     fineToExpert: copyInto(Int32Array, s.fineToExpert),

@@ -32,6 +32,10 @@ export interface StateEnv {
   readonly models: Database<unknown, string>;
   /** model name -> the state of its training job (progress for status) */
   readonly jobs: Database<unknown, string>;
+  /** [time, pid, n] -> controller event */
+  readonly events: Database<unknown, Key>;
+  /** pair id -> embedding of a pair far from every fine center (drift detection) */
+  readonly novelty: Database<unknown, string>;
   close(): Promise<void>;
 }
 
@@ -60,6 +64,8 @@ export function openStateEnv({ dir, readOnly = false }: OpenStateOptions): State
     reservoir: db('reservoir'),
     models: db('models'),
     jobs: db('jobs'),
+    events: db('events'),
+    novelty: db('novelty'),
     close: () => root.close(),
   };
 }

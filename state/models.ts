@@ -22,6 +22,10 @@ export const ModelVersion = z.object({
   loss: z.number(),
   /** Records in the model's shard(s) when its job started: freshness is measured against it. */
   records: z.number().int().nonnegative(),
+  /** Experts: the shard's next sequence number when the job started (records from there are pending). */
+  shardSeq: z.number().int().nonnegative().optional(),
+  /** Experts spawned or split off: the model they were warm-started from. */
+  warmStartedFrom: z.string().optional(),
   backend: z.string(),
   samplesPerSecond: z.number(),
   /** Experts: the seed version they branched from. */

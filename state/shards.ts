@@ -61,6 +61,8 @@ export interface ShardStoreOptions {
   /** Reservoir capacity (clustering.sample); 0 disables sampling. */
   reservoirSize: number;
   reservoirSeed?: number;
+  /** Routed pairs farther than this (L2) from their fine center also go to the novelty buffer. */
+  noveltyDistance?: number;
 }
 
 const expertKey = (expert: number) => ['expert', expert];
@@ -69,8 +71,8 @@ const RESERVOIR_KEY = ['reservoir'];
 
 export type ShardStore = ReturnType<typeof createShardStore>;
 
-export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: ShardStoreOptions) {
-  const { root, shards, dedup, offsets, meta, reservoir } = env;
+export function createShardStore({ env, reservoirSize, reservoirSeed = 1, noveltyDistance = Infinity }: ShardStoreOptions) {
+  const { root, shards, dedup, offsets, meta, reservoir, novelty } = env;
 
   const counter = (expert: number): ExpertCounter =>
     (meta.get(expertKey(expert)) as ExpertCounter | undefined) ?? { records: 0, nextSeq: 0 };
@@ -127,6 +129,8 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: Shar
         }
         saveCounters(counters, fines);
         sampleIntoReservoir(fresh);
+        // Drift detection: far from every fine center means the centers do not describe this pair.
+        for (const r of fresh) if (r.route && Math.sqrt(r.route.dist2) > noveltyDistance) novelty.put(r.id, f32ToBytes(r.embedding));
         const key = [progress.topic, progress.partition];
         // Offsets only move forward: a zombie member finishing an old batch must not rewind them.
         if (progress.nextOffset > (offsets.get(key) ?? -1)) offsets.put(key, progress.nextOffset);
@@ -209,6 +213,63 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1 }: Shar
     /** Every stored pair id once, with its location: the exactly-once audit used by tests and `status --verify`. */
     *ids(): Generator<{ id: string; expert: number; seq: number }> {
       for (const { key, value } of dedup.getRange()) yield { id: key, expert: value[0], seq: value[1] };
+    },
+
+    noveltyCount(): number {
+      return novelty.getCount();
+    },
+
+    /** The buffered novel pairs: ids and embeddings (row-major). */
+    noveltyBuffer(limit = Infinity): { ids: string[]; embeddings: Float32Array[] } {
+      const ids: string[] = [];
+      const embeddings: Float32Array[] = [];
+      for (const { key, value } of novelty.getRange(Number.isFinite(limit) ? { limit } : {})) {
+        ids.push(key);
+        embeddings.push(bytesToF32(value as Uint8Array));
+      }
+      return { ids, embeddings };
+    },
+
+    async clearNovelty(ids: readonly string[]): Promise<void> {
+      await root.transaction(() => {
+        for (const id of ids) novelty.remove(id);
+      });
+    },
+
+    /**
+     * Moves records to the shards of their new routes (a new expert spawned or split off). Each record is
+     * looked up by id inside the write transaction; one whose expert does not change only gets its new
+     * route written in place. Durable on resolve. Returns how many changed shard.
+     */
+    async relocate(entries: readonly { id: string; route: Route }[]): Promise<number> {
+      let moved = 0;
+      await root.transaction(() => {
+        const counters = new Map<number, ExpertCounter>();
+        const fines = new Map<number, number>();
+        for (const { id, route } of entries) {
+          const loc = dedup.get(id);
+          if (!loc) continue;
+          const bytes = shards.get(loc);
+          const decoded = bytes ? decodeRouted(bytes) : undefined;
+          if (!decoded?.ok) continue;
+          const record = { ...decoded.record, route };
+          if (loc[0] === route.expert) {
+            shards.put(loc, encodeRouted(record));
+            continue;
+          }
+          shards.remove(loc);
+          const from = counters.get(loc[0]) ?? { ...counter(loc[0]) };
+          from.records--;
+          counters.set(loc[0], from);
+          const oldFine = decoded.record.route?.fine;
+          if (oldFine !== undefined) fines.set(oldFine, (fines.get(oldFine) ?? (meta.get(fineKey(oldFine)) as number | undefined) ?? 0) - 1);
+          putRecord({ record, bytes: encodeRouted(record) }, counters, fines);
+          moved++;
+        }
+        saveCounters(counters, fines);
+      });
+      await root.flushed;
+      return moved;
     },
 
     /**

@@ -4,15 +4,20 @@
  *   2. catch-up: records stored unrouted (before epoch 1 existed) -> route them into expert shards;
  *   3. refine: records stored since the epoch's `refinedThrough` update a draft of the fine centers
  *      (mini-batch k-means); once the draft has moved more than `moveThreshold`, it is published as the
- *      next epoch, with the new `refinedThrough`, in one conditional write.
+ *      next epoch, with the new `refinedThrough`, in one conditional write;
+ *   4. drift: a full novelty buffer becomes new fine centers (joining experts or spawning one), and an
+ *      expert holding far more than its share is split (src/cluster/drift.ts); the records concerned
+ *      move to their new shards, and every change is an event.
  * Ticks never overlap (exhaustMap drops a tick while the previous one runs), and a failed tick is
  * logged and retried on the next one: the controller never takes ingestion down with it.
  */
 import { exhaustMap, interval, startWith, type Subscription } from 'rxjs';
-import type { ClusteringSettings } from '../src/config.js';
+import type { ClusteringSettings, ControllerSettings } from '../src/config.js';
+import { planNovelty, planSplit } from '../src/cluster/drift.js';
+import { UNROUTED } from '../src/contract/routed.js';
 import type { CentroidModel } from '../src/cluster/model.js';
 import { meanDisplacement, refineCenters, refinedEpoch } from '../src/cluster/online.js';
-import type { RoutingSource } from '../src/cluster/routing.js';
+import { createRouting, type RoutingSource } from '../src/cluster/routing.js';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { CentroidStore } from '../state/centroids.js';
@@ -30,6 +35,10 @@ export interface ControllerDeps {
   tickMs?: number;
   /** Records moved per catch-up transaction. */
   catchUpBatch?: number;
+  /** Spawning and splitting experts; absent or disabled: the set of experts stays as bootstrapped. */
+  drift?: ControllerSettings['drift'];
+  /** Every bootstrap, epoch, spawn and split (the event log, metrics). */
+  onEvent?: (kind: 'bootstrap' | 'epoch' | 'spawn' | 'split', message: string) => void | Promise<void>;
 }
 
 export interface RunningController {
@@ -70,6 +79,7 @@ export async function controllerTick(deps: ControllerDeps, refiner = createRefin
       { epoch: model.epoch, fine: model.fineIds.length, experts: model.experts.length, inertia: model.stats.inertia, ms: Math.round(performance.now() - started), published: won },
       won ? 'centroid epoch published' : 'another process published this epoch first; using theirs',
     );
+    if (won) await deps.onEvent?.('bootstrap', `centroids bootstrapped from ${embeddings.length} sampled captions: ${model.fineIds.length} fine clusters, ${model.experts.length} experts`);
   }
   const current = routing.current();
   if (!current) return;
@@ -86,13 +96,73 @@ export async function controllerTick(deps: ControllerDeps, refiner = createRefin
   }
   if (moved) logger.info({ moved, epoch: current.epoch }, 'routed records stored before the first epoch');
   if (settings.refine.enabled) await refiner.step();
+  if (deps.drift?.enabled) await driftStep(deps, deps.drift);
+}
+
+/** Re-routes records with a newly published model and moves those whose expert changed. */
+async function relocateWith(deps: ControllerDeps, model: CentroidModel, ids: readonly string[], embeddings: readonly Float32Array[]): Promise<number> {
+  const routing = createRouting(model);
+  try {
+    let moved = 0;
+    for (let i = 0; i < ids.length; i += 2000) {
+      const batch = embeddings.slice(i, i + 2000);
+      const flat = new Float32Array(batch.length * model.dim);
+      batch.forEach((e, j) => flat.set(e, j * model.dim));
+      const routes = await routing.route(flat);
+      moved += await deps.store.relocate(routes.map((route, j) => ({ id: ids[i + j]!, route })));
+    }
+    return moved;
+  } finally {
+    routing.dispose();
+  }
+}
+
+async function driftStep(deps: ControllerDeps, drift: ControllerSettings['drift']): Promise<void> {
+  const { store, centroids, logger, onEvent } = deps;
+  const base = centroids.latest();
+  if (!base) return;
+
+  if (store.noveltyCount() >= drift.bufferSize) {
+    const { ids, embeddings } = store.noveltyBuffer();
+    const novel = new Float32Array(embeddings.length * base.dim);
+    embeddings.forEach((e, i) => novel.set(e, i * base.dim));
+    const plan = await planNovelty({ model: base, novel, settings: drift, seed: base.epoch });
+    if (plan && (await centroids.publish(plan.model))) {
+      const moved = await relocateWith(deps, plan.model, ids, embeddings);
+      const joined = Object.entries(plan.joined).map(([e, f]) => `${f.length} -> expert ${e}`);
+      const spawned = Object.entries(plan.spawned).map(([e, f]) => `expert ${e} (${f.length} fine clusters)`);
+      const message = `epoch ${plan.model.epoch}: ${ids.length} novel pairs became ${Object.values(plan.joined).flat().length + Object.values(plan.spawned).flat().length} new fine clusters (${[...joined, spawned.length ? `new ${spawned.join(', ')}` : ''].filter(Boolean).join('; ')}); ${moved} pairs moved`;
+      logger.info({ epoch: plan.model.epoch, joined: plan.joined, spawned: plan.spawned, moved, dropped: plan.dropped }, 'novelty buffer clustered');
+      await onEvent?.(spawned.length ? 'spawn' : 'epoch', message);
+    }
+    await store.clearNovelty(ids);
+    return;
+  }
+
+  const current = centroids.latest()!;
+  const records = new Map(store.expertStats().filter((s) => s.expert !== UNROUTED).map((s) => [s.expert, s.records]));
+  const split = await planSplit({ model: current, records, settings: drift, seed: current.epoch });
+  if (split && (await centroids.publish(split.model))) {
+    const moving = new Set(split.moved);
+    let moved = 0;
+    // The split expert's records of the moved fine clusters change shard, in batches.
+    for (let fromSeq = 0; ; ) {
+      const batch = [...store.read(split.expert, { fromSeq, limit: 2000 })];
+      if (batch.length === 0) break;
+      fromSeq = batch[batch.length - 1]!.seq + 1;
+      const entries = batch.filter(({ record }) => record.route && moving.has(record.route.fine)).map(({ record }) => ({ id: record.id, route: { ...record.route!, expert: split.newExpert, epoch: split.model.epoch } }));
+      if (entries.length) moved += await store.relocate(entries);
+    }
+    logger.info({ epoch: split.model.epoch, expert: split.expert, newExpert: split.newExpert, fineMoved: split.moved.length, moved }, 'expert split');
+    await onEvent?.('split', `epoch ${split.model.epoch}: expert ${split.expert} split; ${split.moved.length} fine clusters and ${moved} pairs moved to new expert ${split.newExpert}`);
+  }
 }
 
 /**
  * The refinement draft lives in memory between ticks; it is rebuilt from the newest epoch whenever
  * someone (this process or another) published one, so two controllers never merge their drafts.
  */
-function createRefiner({ store, centroids, routing, settings, logger }: ControllerDeps) {
+function createRefiner({ store, centroids, routing, settings, logger, onEvent }: ControllerDeps) {
   let draft: { base: CentroidModel; fine: Float32Array; counts: Float64Array; through: Record<number, number>; applied: number } | undefined;
   return {
     async step(): Promise<void> {
@@ -126,6 +196,7 @@ function createRefiner({ store, centroids, routing, settings, logger }: Controll
       const next = { ...refinedEpoch(base, refined), refinedThrough: through };
       const won = await centroids.publish(next);
       logger.info({ epoch: next.epoch, applied: draft.applied, moved: Number(moved.toFixed(4)), published: won }, won ? 'refined centers published as a new epoch' : 'another process published first; refining from its epoch');
+      if (won) await onEvent?.('epoch', `epoch ${next.epoch}: fine centers refined on ${draft.applied} pairs (moved ${moved.toFixed(3)})`);
       draft = undefined;
     },
   };

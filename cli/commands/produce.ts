@@ -1,6 +1,9 @@
-/** `modestream produce [file]`: JSONL (file or stdin) into the pairs topic, with pacing and a progress bar. */
+/**
+ * `modestream produce [file]`: JSONL (file or stdin) into the pairs topic, with pacing and a progress bar.
+ * `--from fashion-mnist` generates the evaluation feed instead (images + web-crawl-like captions).
+ */
 import { createReadStream, statSync } from 'node:fs';
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { linesOf, produceAll, type ProduceItem } from '../../app/produce.js';
 import { ConfigError } from '../../src/errors.js';
@@ -13,30 +16,94 @@ interface ProduceFlags {
   rate?: number;
   batch?: number;
   progress?: boolean;
+  from?: 'fashion-mnist';
+  split?: 'train' | 'test';
+  classes?: string;
+  count?: number;
+  schedule?: string;
+  seed?: number;
+  wrongShare?: number;
+  uninformativeShare?: number;
+}
+
+/** Flags that only mean something with --from (flag name, key in ProduceFlags). */
+const FEED_FLAGS = [
+  ['--split', 'split'],
+  ['--classes', 'classes'],
+  ['--count', 'count'],
+  ['--schedule', 'schedule'],
+  ['--seed', 'seed'],
+  ['--wrong-share', 'wrongShare'],
+  ['--uninformative-share', 'uninformativeShare'],
+] as const;
+
+function shareOption(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`expected a share between 0 and 1, got "${value}"`);
+  return n;
+}
+
+interface Source {
+  items: AsyncIterable<ProduceItem>;
+  /** Progress bar total: bytes of a file, messages of a generated feed; undefined for stdin. */
+  total?: number;
+}
+
+/** The generated feed; imported lazily so that `--help` and plain JSONL runs never load the dataset code. */
+async function feedSource(flags: ProduceFlags): Promise<Source> {
+  const feed = await import('../../app/feeds/fashion-mnist-feed.js');
+  const { resolveFashionMnistDir } = await import('../../app/datasets/fashion-mnist.js');
+  const { resolveCaptionOptions } = await import('../../src/feed/captions.js');
+  if (flags.count !== undefined && flags.count < 1) throw new ConfigError('--count: must be at least 1');
+  if (flags.schedule !== undefined && (flags.classes !== undefined || flags.count !== undefined)) {
+    throw new ConfigError('--schedule: cannot be combined with --classes or --count (the schedule names both per phase)');
+  }
+  const schedule =
+    flags.schedule !== undefined
+      ? feed.parseScheduleText(flags.schedule)
+      : [{ classes: flags.classes === undefined ? feed.DEFAULT_SCHEDULE[0]!.classes : feed.parseClassList(flags.classes, '--classes'), count: flags.count }];
+  const captionOptions = resolveCaptionOptions({ wrongShare: flags.wrongShare, uninformativeShare: flags.uninformativeShare });
+  const options = { seed: flags.seed ?? 1, split: flags.split ?? 'train', schedule, captionOptions, packageDir: resolveFashionMnistDir() };
+  // Planning up front rejects an impossible schedule before any broker connection, and sizes the bar.
+  const total = feed.planFashionMnistFeed(options).length;
+  async function* items(): AsyncGenerator<ProduceItem> {
+    let position = 0;
+    for await (const message of feed.fashionMnistPairs(options)) yield { ...message, position: ++position };
+  }
+  return { items: items(), total };
 }
 
 export function registerProduce(program: Command): void {
   program
     .command('produce')
-    .description('send JSON lines (one pair per line) from a file or stdin to the pairs topic; the key is the pair id')
+    .description('send JSON lines (one pair per line) from a file or stdin, or a generated feed (--from), to the pairs topic; the key is the pair id')
     .argument('[file]', 'JSONL file; "-" or absent reads stdin')
     .option('-t, --topic <topic>', 'target topic (default: topics.pairs)')
     .option('-r, --rate <n>', 'messages per second (default: as fast as the broker acknowledges)', positiveNumberOption)
     .option('-b, --batch <n>', 'messages per produce request', intOption, 500)
     .option('--no-progress', 'no progress bar')
+    .addOption(new Option('--from <source>', 'generate pairs instead of reading JSONL: Fashion-MNIST images with web-crawl-like captions').choices(['fashion-mnist']))
+    .addOption(new Option('--split <split>', '--from: dataset split (default: train)').choices(['train', 'test']))
+    .option('--classes <list>', '--from: labels 0..9 and/or families (tops, dresses, bottoms, footwear, bags), comma-separated (default: all)')
+    .option('--count <n>', '--from: pairs to send (default: every image of the chosen classes)', intOption)
+    .option('--schedule <phases>', '--from: drift schedule, phases "classes[:count]" separated by "/", e.g. "tops,bottoms,dresses:20000/footwear:8000"')
+    .option('--seed <n>', '--from: seed for order and captions (default: 1)', intOption)
+    .option('--wrong-share <x>', '--from: share of captions written for another class (default: 0.1)', shareOption)
+    .option('--uninformative-share <x>', '--from: share of captions without class information (default: 0.05)', shareOption)
     .action(async (file: string | undefined, flags: ProduceFlags, cmd: Command) => {
       const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), {}, QUIET);
       const logger = createLogger(config, 'produce');
       if (flags.batch !== undefined && flags.batch < 1) throw new ConfigError('--batch: must be at least 1');
-      const fromStdin = file === undefined || file === '-';
-      let total: number | undefined;
-      if (!fromStdin) {
-        try {
-          total = statSync(file).size;
-        } catch {
-          throw new ConfigError(`produce: cannot read ${file}: no such file`);
-        }
+      let source: Source;
+      if (flags.from !== undefined) {
+        if (file !== undefined) throw new ConfigError(`produce: give either a file or --from, not both (got "${file}" and --from ${flags.from})`);
+        source = await feedSource(flags);
+      } else {
+        const stray = FEED_FLAGS.find(([, key]) => flags[key] !== undefined);
+        if (stray) throw new ConfigError(`${stray[0]}: only applies to a generated feed (add --from fashion-mnist)`);
+        source = jsonlSource(file);
       }
+      const { total } = source;
       const kafka = createKafka({ settings: config.kafka, logger });
       const admin = kafka.admin();
       await admin.connect();
@@ -58,12 +125,10 @@ export function registerProduce(program: Command): void {
       process.once('SIGINT', onSigint);
       const started = performance.now();
       try {
-        const source: AsyncIterable<Buffer | string> = fromStdin ? process.stdin : createReadStream(file);
-        const items: AsyncIterable<ProduceItem> = linesOf(source);
         const { sent } = await produceAll({
           producer,
           topic: flags.topic ?? config.topics.pairs,
-          items,
+          items: source.items,
           rate: flags.rate,
           batchSize: flags.batch,
           signal: abort.signal,
@@ -81,4 +146,20 @@ export function registerProduce(program: Command): void {
         await producer.disconnect();
       }
     });
+}
+
+function jsonlSource(file: string | undefined): Source {
+  if (file === undefined || file === '-') return { items: linesOf(process.stdin) };
+  let total: number;
+  try {
+    total = statSync(file).size;
+  } catch {
+    throw new ConfigError(`produce: cannot read ${file}: no such file`);
+  }
+  return { items: linesOf(readLazily(file)), total };
+}
+
+/** Opens the file when the first line is pulled, i.e. after the broker connection succeeded. */
+async function* readLazily(file: string): AsyncGenerator<Buffer> {
+  yield* createReadStream(file) as AsyncIterable<Buffer>;
 }

@@ -8,6 +8,9 @@ import type { StatusReport } from '../../src/status.js';
 import { createCentroidStore } from '../../state/centroids.js';
 import { openStateEnv } from '../../state/env.js';
 import { createModelStore } from '../../state/models.js';
+import { createEventLog } from '../../state/events.js';
+import { createSnapshotStore } from '../../state/snapshots.js';
+import { snapshotsDirOf } from '../../src/config.js';
 import { createShardStore } from '../../state/shards.js';
 import { createKafka } from '../../streams/kafka.js';
 import { QUIET, createLogger, loadConfig, type GlobalOptions } from '../context.js';
@@ -38,7 +41,10 @@ export function registerStatus(program: Command): void {
       const admin = flags.kafka === false ? undefined : createKafka({ settings: config.kafka, logger, retries: 1 }).admin();
       try {
         await admin?.connect().catch(() => undefined);
-        const report = await collectStatus({ config, store, centroids, models, admin });
+        const { expertFreshness } = await import('../../app/trainer.js');
+        const scheduler = { experts: expertFreshness({ store, centroids, models }, config), queue: [], running: [], failing: {} };
+        const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config) });
+        const report = await collectStatus({ config, store, centroids, models, admin, scheduler, events: createEventLog({ env }), snapshots });
         const audit = flags.verify ? store.audit() : undefined;
         if (flags.json) process.stdout.write(`${JSON.stringify(audit ? { ...report, audit } : report, null, 2)}\n`);
         else process.stdout.write(formatStatus(report, audit));
@@ -60,8 +66,14 @@ function formatStatus(r: StatusReport, audit?: { records: number; ids: number; p
       : `centroids: none yet (reservoir ${r.reservoir.seen}/${r.reservoir.capacity})`,
   );
   lines.push(`records: ${r.totalRecords} stored, ${r.unrouted} waiting for routing, ${r.deadLettered ?? '?'} dead-lettered`);
-  lines.push('', 'expert  records  fine  last record');
-  for (const e of r.experts) lines.push(`${String(e.id).padStart(6)}  ${String(e.records).padStart(7)}  ${String(e.fineClusters).padStart(4)}  ${e.lastRecordAt ?? '-'}`);
+  lines.push('', 'expert  records  fine  version  pending  oldest pending  state      last record');
+  for (const e of r.experts) {
+    const age = e.oldestPendingAgeSeconds === null ? '-' : `${Math.round(e.oldestPendingAgeSeconds)} s`;
+    lines.push(
+      `${String(e.id).padStart(6)}  ${String(e.records).padStart(7)}  ${String(e.fineClusters).padStart(4)}  ${(e.version === null ? '-' : `v${e.version}`).padStart(7)}  ${String(e.pending).padStart(7)}  ${age.padStart(14)}  ${e.state.padEnd(9)}  ${e.lastRecordAt ?? '-'}`,
+    );
+  }
+  if (r.snapshot) lines.push('', `snapshot: v${r.snapshot.version} (epoch ${r.snapshot.epoch}) published ${r.snapshot.createdAt}`);
   if (r.partitions.length) {
     lines.push('', 'stage    topic/partition                position       end       lag');
     for (const p of r.partitions) {
@@ -74,6 +86,10 @@ function formatStatus(r: StatusReport, audit?: { records: number; ids: number; p
   }
   for (const j of r.jobs.filter((job) => job.state !== 'done')) {
     lines.push(`job ${j.name}: ${j.state} at step ${j.step}/${j.totalSteps}${j.loss !== null ? `, loss ${j.loss.toFixed(3)}` : ''}${j.samplesPerSecond !== null ? `, ${Math.round(j.samplesPerSecond)} samples/s` : ''} on ${j.backend}${j.error ? ` (${j.error})` : ''}`);
+  }
+  if (r.events.length) {
+    lines.push('', 'recent events:');
+    for (const e of r.events.slice(0, 8)) lines.push(`  ${e.at} ${e.kind.padEnd(9)} ${e.message}`);
   }
   if (r.kafkaError) lines.push('', `kafka: unreachable (${r.kafkaError}); LMDB figures only`);
   if (audit) lines.push('', audit.problems.length ? `audit FAILED:\n  ${audit.problems.join('\n  ')}` : `audit: ${audit.ids} ids, each stored exactly once`);

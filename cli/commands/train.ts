@@ -40,11 +40,14 @@ export function registerTrain(program: Command): void {
       const [{ runTrainingJob }, { openCore }, { UNROUTED }] = await Promise.all([import('../../app/train.js'), import('../../app/run.js'), import('../../src/contract/routed.js')]);
       const core = await openCore(config, logger);
       const abort = new AbortController();
-      // First Ctrl-C: stop after the current step (the last checkpoint stays); second: exit now.
-      process.once('SIGINT', () => {
+      // First Ctrl-C or SIGTERM: stop after the current step (the last checkpoint stays); second: exit now.
+      const stop = () => {
         abort.abort();
         process.once('SIGINT', () => process.exit(130));
-      });
+        process.once('SIGTERM', () => process.exit(143));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
       try {
         process.stderr.write(`backend: ${core.backend.name}${core.backend.adapter ? ` (${core.backend.adapter})` : ''}\n`);
         const targets = flags.all
@@ -76,6 +79,8 @@ export function registerTrain(program: Command): void {
           bar?.stop();
           if (result.stopped) {
             process.stdout.write(`${label}: stopped at step ${result.steps}; run the same command again to resume\n`);
+            // Interrupted, not done: the conventional 128 + SIGINT.
+            process.exitCode = 130;
             return;
           }
           process.stdout.write(

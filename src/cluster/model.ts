@@ -33,6 +33,11 @@ export interface CentroidModel {
    * published centers left off, never applying a record twice.
    */
   refinedThrough: Record<number, number>;
+  /**
+   * Experts spawned or split off by drift handling: the model each is warm-started from ('seed' or
+   * 'expert-<id>') until it has a version of its own.
+   */
+  origins: Record<number, string>;
   /** Fingerprint of the embedder whose space the centers live in; routing refuses a mismatch. */
   embedder: string;
   stats: {

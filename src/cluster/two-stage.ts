@@ -201,6 +201,7 @@ export function buildCentroidModel(options: {
     counts: Float64Array.from(c.fineSizes),
     createdAt: options.createdAt ?? Date.now(),
     refinedThrough: {},
+    origins: {},
     embedder: options.embedder,
     stats: {
       sampleSize: c.sampleSize,

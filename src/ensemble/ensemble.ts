@@ -20,11 +20,14 @@ export interface EnsembleExpert {
 
 export interface EnsembleParts {
   experts: readonly EnsembleExpert[];
-  /** Fine centers (row-major, m x dim) in the caption embedder's space, and each one's expert id. */
+  /** Fine centers (row-major, m x dim) in the routing space, and each one's expert id. */
   fine: Float32Array;
   fineExperts: Int32Array;
   dim: number;
+  /** The caption embedder whose output the experts' text towers read. */
   embedder: CaptionEmbedder;
+  /** The space the fine centers live in, when not the caption embedder's (clustering on another encoder). */
+  routingEmbedder?: CaptionEmbedder;
   /** Zero-shot prompt templates, "{}" is the class name; default a few CLIP-style ones. */
   prompts?: readonly string[];
   /** Default routing formula ('code'). */
@@ -68,6 +71,7 @@ export interface Ensemble {
 
 export function createEnsemble(parts: EnsembleParts): Ensemble {
   const { experts, embedder, dim } = parts;
+  const routingEmbedder = parts.routingEmbedder ?? embedder;
   const prompts = parts.prompts ?? DEFAULT_PROMPTS;
   const defaultFormula = parts.formula ?? 'code';
   const index = new Map(experts.map((e, i) => [e.id, i]));
@@ -143,14 +147,15 @@ export function createEnsemble(parts: EnsembleParts): Ensemble {
     expertIds: experts.map((e) => e.id),
 
     async taskWeights(texts, choice = {}) {
-      return byId(weightsFor(await nearest(await embedder.embed(texts)), choice));
+      return byId(weightsFor(await nearest(await routingEmbedder.embed(texts)), choice));
     },
 
     async classify(images, classNames, choice = {}) {
       const captions = classNames.flatMap((name) => prompts.map((p) => p.replaceAll('{}', name)));
       const promptEmb = await embedder.embed(captions);
-      // The class's embedding for routing: the mean of its prompts' caption embeddings, renormalised.
-      const classEmb = meanRows(promptEmb, classNames.length, prompts.length, embedder.dim);
+      // The class's embedding for routing: the mean of its prompts' embeddings, renormalised.
+      const routingEmb = routingEmbedder === embedder ? promptEmb : await routingEmbedder.embed(captions);
+      const classEmb = meanRows(routingEmb, classNames.length, prompts.length, routingEmbedder.dim);
       const weights = weightsFor(await nearest(classEmb), choice);
       const [imageEmb, textEmb] = await Promise.all([imageEmbeddings(images), textEmbeddings(promptEmb, classNames.length, prompts.length)]);
       const perExpert = await Promise.all(experts.map((_, i) => (weights[i] === 0 ? Promise.resolve(new Float32Array(images.length * classNames.length)) : cosine(imageEmb[i]!, textEmb[i]!, projection(i)))));
@@ -160,7 +165,7 @@ export function createEnsemble(parts: EnsembleParts): Ensemble {
 
     async retrieve(images, texts, choice = {}) {
       const textCaptionEmb = await embedder.embed(texts);
-      const perText = await nearest(textCaptionEmb);
+      const perText = await nearest(routingEmbedder === embedder ? textCaptionEmb : await routingEmbedder.embed(texts));
       const corpus = weightsFor(perText, choice);
       const [imageEmb, textEmb] = await Promise.all([imageEmbeddings(images), textEmbeddings(textCaptionEmb, texts.length, 1)]);
       const sims = await Promise.all(experts.map((_, i) => cosine(imageEmb[i]!, textEmb[i]!, projection(i))));

@@ -29,8 +29,10 @@ export interface TrainOptions {
   model: ExpertModel;
   optimizer: AdamWState;
   settings: Pick<TrainingSettings, 'learningRate' | 'warmupSteps' | 'weightDecay' | 'beta1' | 'beta2' | 'epsilon'>;
-  /** Length of the learning-rate schedule; training stops there. */
+  /** Length of the learning-rate schedule; training stops there... */
   totalSteps: number;
+  /** ...or earlier, at this step (a seed that is the first part of a longer schedule). */
+  stopAt?: number;
   batches: AsyncIterable<TrainBatch>;
   onStep?: (progress: TrainProgress) => void | Promise<void>;
   /** Called every `checkpointEvery` steps and at the end, after the step's update. */
@@ -60,6 +62,7 @@ export function batchLoss(model: ExpertModel, images: tf.Tensor, texts: tf.Tenso
 
 export async function trainExpert(options: TrainOptions): Promise<TrainResult> {
   const { model, optimizer, settings, totalSteps, onStep, onCheckpoint, checkpointEvery = 100, signal } = options;
+  const stopAt = Math.min(options.stopAt ?? totalSteps, totalSteps);
   const decayed = decayedParams(model.architecture);
   const varList = [...model.params.values()];
   const names = [...model.params.keys()];
@@ -69,7 +72,7 @@ export async function trainExpert(options: TrainOptions): Promise<TrainResult> {
   let windowSamples = 0;
   const iterator = options.batches[Symbol.asyncIterator]();
 
-  while (optimizer.step < totalSteps) {
+  while (optimizer.step < stopAt) {
     if (signal?.aborted) return { step: optimizer.step, lastLoss, stopped: true };
     const next = await iterator.next();
     if (next.done) break;
@@ -98,7 +101,7 @@ export async function trainExpert(options: TrainOptions): Promise<TrainResult> {
       windowSamples = 0;
     }
     await onStep?.({ step: optimizer.step, totalSteps, loss: lastLoss, learningRate: lr, logitScale: scale[0]!, samplesPerSecond });
-    if (onCheckpoint && (optimizer.step % checkpointEvery === 0 || optimizer.step === totalSteps)) await onCheckpoint(optimizer.step);
+    if (onCheckpoint && (optimizer.step % checkpointEvery === 0 || optimizer.step === stopAt)) await onCheckpoint(optimizer.step);
   }
   await iterator.return?.();
   return { step: optimizer.step, lastLoss, stopped: false };

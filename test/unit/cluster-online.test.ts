@@ -62,6 +62,7 @@ describe('online refinement (mini-batch k-means)', () => {
       counts: Float64Array.from([5, 5]),
       createdAt: 1,
       refinedThrough: {},
+      origins: {},
       embedder: 'e',
       stats: { sampleSize: 10, inertia: 1, balanced: true, oneStage: false, fineSpread: { min: 5, max: 5, mean: 5, cv: 0 }, expertSpread: { min: 5, max: 5, mean: 5, cv: 0 } },
     } satisfies CentroidModel;

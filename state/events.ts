@@ -1,0 +1,41 @@
+/**
+ * The controller's event log (bootstrap, epochs, spawns, splits, retraining, snapshots, failures) for
+ * the status page and `status`: appended in LMDB, keyed by time, trimmed to the newest `keep`.
+ */
+import { z } from 'zod';
+import type { StateEnv } from './env.js';
+
+export const EventKind = z.enum(['bootstrap', 'epoch', 'spawn', 'split', 'retrain', 'snapshot', 'failure']);
+export type EventKind = z.infer<typeof EventKind>;
+const StoredEvent = z.object({ at: z.number(), kind: EventKind, message: z.string() });
+export type ControllerEvent = z.infer<typeof StoredEvent>;
+
+export type EventLog = ReturnType<typeof createEventLog>;
+
+export function createEventLog({ env, keep = 500 }: { env: StateEnv; keep?: number }) {
+  const { events } = env;
+  let counter = 0;
+  return {
+    async record(kind: EventKind, message: string, at = Date.now()): Promise<void> {
+      // [time, process, counter]: unique across processes sharing the environment, ordered by time.
+      await events.put([at, process.pid, counter++], { at, kind, message });
+      const total = events.getCount();
+      if (total > keep) {
+        for (const key of events.getKeys({ limit: total - keep })) await events.remove(key);
+      }
+    },
+
+    recent(limit = 50): ControllerEvent[] {
+      return [...events.getRange({ reverse: true, limit })].flatMap(({ value }) => {
+        const parsed = StoredEvent.safeParse(value);
+        return parsed.success ? [parsed.data] : [];
+      });
+    },
+
+    count(kind: EventKind): number {
+      let n = 0;
+      for (const { value } of events.getRange()) if ((value as ControllerEvent).kind === kind) n++;
+      return n;
+    },
+  };
+}
