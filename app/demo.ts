@@ -1,63 +1,132 @@
 /**
- * The whole story on one machine, for the README's first command: a local broker, a feed of
- * web-crawl-like pairs, routing and sharding, bootstrap of the centers from the stream, a status
- * printout and the status URL. Stays up until Ctrl-C unless `once`.
+ * The whole story on one machine, for the README's first command: a local Kafka broker, a feed of
+ * web-crawl-like Fashion-MNIST pairs, routing and sharding, centers bootstrapped from the stream, the
+ * seed and the experts trained, a snapshot and its evaluation; then a new class family arrives (drift):
+ * new fine clusters or a new expert, retraining, a new snapshot and the evaluation again. Prints the
+ * status page URL and the controller's events as they happen. Stays up until Ctrl-C unless `once`.
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { localKafkaStatus, startLocalKafka, stopLocalKafka } from '../deploy/kafka/local-kafka.js';
-import { createSyntheticFeed } from '../bench/synthetic.js';
-import type { Config } from '../src/config.js';
+import { labelsOfFamily } from '../src/feed/fashion-mnist-classes.js';
+import { snapshotsDirOf, type Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
-import { collectStatus } from './status.js';
-import { startApp } from './run.js';
+import { loadSnapshot } from '../client/index.js';
+import { fashionMnistTestSet, zeroShotReport, type TestSet } from './eval/fashion-mnist.js';
+import { fashionMnistPairs, parseScheduleText } from './feeds/fashion-mnist-feed.js';
+import { startApp, type App } from './run.js';
 
 export interface DemoOptions {
   config: Config;
   logger: Logger;
-  pairs: number;
+  /** Pairs fed before and after the drift. */
+  before: number;
+  after: number;
   once: boolean;
   out?: (line: string) => void;
 }
 
-export async function runDemo({ config, logger, pairs, once, out = (l) => process.stdout.write(`${l}\n`) }: DemoOptions): Promise<void> {
+const FIRST = ['tops', 'bottoms', 'dresses'] as const;
+const LATER = ['footwear', 'bags'] as const;
+
+export async function runDemo({ config, logger, before, after, once, out = (l) => process.stdout.write(`${l}\n`) }: DemoOptions): Promise<void> {
+  const started = Date.now();
+  const say = (line: string) => out(`[${String(Math.round((Date.now() - started) / 1000)).padStart(4)} s] ${line}`);
   const broker = { ...config.localBroker, logger };
   const wasRunning = (await localKafkaStatus(broker)).running;
-  out(wasRunning ? `local Kafka already running on ${config.kafka.brokers.join(',')}` : 'starting a local Kafka broker (first start fetches its jars with Maven)...');
+  say(wasRunning ? 'local Kafka already running' : 'starting a local Kafka broker (the first start fetches its jars with Maven)...');
   const { bootstrap } = await startLocalKafka(broker);
   const demoConfig: Config = { ...config, kafka: { ...config.kafka, brokers: [bootstrap] } };
 
   const app = await startApp({ config: demoConfig, logger });
-  out(`modestream running (backend ${app.backend.name}); status: ${app.httpUrl}/status.json, metrics: ${app.httpUrl}/metrics`);
+  say(`modestream running on ${app.backend.name}; status page: ${app.httpUrl}/status  (metrics: ${app.httpUrl}/metrics, snapshots: ${app.httpUrl}/snapshots)`);
+  const seen = new Set<string>();
+  const events = setInterval(() => {
+    for (const e of app.events.recent(20).reverse()) {
+      const key = `${e.at}|${e.message}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        say(`${e.kind}: ${e.message}`);
+      }
+    }
+  }, 1000);
 
-  const kafka = new Kafka({ brokers: [bootstrap], logLevel: logLevel.ERROR });
+  try {
+    const test = await fashionMnistTestSet({ perClass: 200 });
+    const firstLabels = FIRST.flatMap((f) => labelsOfFamily(f));
+    const laterLabels = LATER.flatMap((f) => labelsOfFamily(f));
+
+    await feed(demoConfig, `${FIRST.join(',')}:${before}`, 1);
+    say(`fed ${before} pairs of ${FIRST.join(', ')} (labels ${firstLabels.join(',')}) to ${config.topics.pairs}; waiting for bootstrap, seed and experts...`);
+    const v1 = await settled(app, () => app.models.names().length > 1);
+    await evaluate(demoConfig, v1, test, firstLabels, laterLabels, say);
+
+    await feed(demoConfig, `${LATER.join(',')}:${after}`, 2);
+    say(`fed ${after} pairs of ${LATER.join(', ')} (labels ${laterLabels.join(',')}), a family the experts have never seen; waiting for drift handling and retraining...`);
+    const v2 = await settled(app, () => (app.centroids.latest()?.fineIds.length ?? 0) > (app.centroids.get(1)?.fineIds.length ?? 0), v1);
+    await evaluate(demoConfig, v2, test, firstLabels, laterLabels, say);
+
+    if (!once) {
+      say(`running until Ctrl-C; status page: ${app.httpUrl}/status`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+    }
+  } finally {
+    clearInterval(events);
+    await app.stop();
+    if (!wasRunning) await stopLocalKafka(broker);
+  }
+}
+
+async function feed(config: Config, schedule: string, seed: number): Promise<void> {
+  const kafka = new Kafka({ brokers: config.kafka.brokers, logLevel: logLevel.ERROR });
   const producer = kafka.producer();
   await producer.connect();
-  const feed = createSyntheticFeed(Date.now() % 100_000, `demo-${Date.now().toString(36)}`);
-  const before = app.store.totalRecords();
-  out(`feeding ${pairs} web-crawl-like pairs (captions + 28x28 images) into ${config.topics.pairs}...`);
-  for (let sent = 0; sent < pairs; sent += 1000) {
-    await producer.send({ topic: config.topics.pairs, acks: -1, messages: Array.from({ length: Math.min(1000, pairs - sent) }, () => feed.next()) });
+  let batch: { key: string; value: Buffer }[] = [];
+  for await (const pair of fashionMnistPairs({ seed, split: 'train', schedule: parseScheduleText(schedule) })) {
+    batch.push(pair);
+    if (batch.length === 1000) {
+      await producer.send({ topic: config.topics.pairs, messages: batch, acks: -1 });
+      batch = [];
+    }
   }
+  if (batch.length) await producer.send({ topic: config.topics.pairs, messages: batch, acks: -1 });
   await producer.disconnect();
+}
 
-  const started = Date.now();
-  while (app.store.totalRecords() - before < pairs || app.store.unroutedCount() > 0) {
-    if (Date.now() - started > 10 * 60_000) throw new Error('the demo feed was not fully stored within 10 minutes');
-    await new Promise((r) => setTimeout(r, 500));
+/**
+ * Waits until `progressed` holds and then the trainer has nothing left to do: every expert with enough
+ * records trained since, the queue empty, a snapshot published after `after`. Returns that snapshot.
+ */
+async function settled(app: App, progressed: () => boolean, after = 0): Promise<number> {
+  const deadline = Date.now() + 30 * 60_000;
+  for (;;) {
+    if (Date.now() > deadline) throw new Error('the demo did not settle within 30 minutes; see the status page and the events above');
+    const view = app.scheduler?.view();
+    const latest = (await latestSnapshot(app)) ?? 0;
+    const idle = view && view.running.length === 0 && view.queue.length === 0;
+    if (progressed() && idle && latest > after && app.store.unroutedCount() === 0) return latest;
+    await new Promise((r) => setTimeout(r, 1000));
   }
-  const report = await collectStatus({ config: demoConfig, store: app.store, centroids: app.centroids, models: app.models });
-  const c = report.centroids;
-  out(`stored ${report.totalRecords} pairs in ${report.experts.length} expert shards (${((Date.now() - started) / 1000).toFixed(1)} s after the feed)`);
-  if (c) out(`centroid epoch ${c.epoch}: ${c.fine} fine clusters -> ${c.experts} experts, fine size cv ${c.fineSpread.cv.toFixed(2)}`);
-  for (const e of report.experts) out(`  expert ${e.id}: ${e.records} records, ${e.fineClusters} fine clusters`);
+}
 
-  if (!once) {
-    out(`\nrunning until Ctrl-C; try: curl ${app.httpUrl}/status.json`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    });
+async function latestSnapshot(app: App): Promise<number | undefined> {
+  const res = await fetch(`${app.httpUrl}/snapshots`).catch(() => undefined);
+  return res?.ok ? ((await res.json()) as { latest: number | null }).latest ?? undefined : undefined;
+}
+
+async function evaluate(config: Config, version: number, test: TestSet, first: number[], later: number[], say: (l: string) => void): Promise<void> {
+  const snapshot = await loadSnapshot(`${snapshotsDirOf(config)}/v${String(version).padStart(6, '0')}`);
+  try {
+    const all = await zeroShotReport({ ensemble: snapshot.ensemble, test });
+    const families = await Promise.all([first, later].map((classes) => zeroShotReport({ ensemble: snapshot.ensemble, test, classes })));
+    say(
+      `snapshot v${version} (epoch ${snapshot.manifest.centroids.epoch}, ${snapshot.manifest.experts.length} experts): zero-shot top-1 ${(100 * all.top1).toFixed(1)}% over all 10 classes; ` +
+        `${(100 * families[0]!.top1).toFixed(1)}% among the first families' ${first.length} classes, ${(100 * families[1]!.top1).toFixed(1)}% among the later families' ${later.length}`,
+    );
+    say(`  per class: ${all.perClass.map((c) => `${c.name} ${(100 * c.top1).toFixed(0)}%`).join(', ')}`);
+  } finally {
+    snapshot.dispose();
   }
-  await app.stop();
-  if (!wasRunning) await stopLocalKafka(broker);
 }

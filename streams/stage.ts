@@ -51,7 +51,7 @@ export interface RunningStage {
 }
 
 export async function startStage(options: StageOptions): Promise<RunningStage> {
-  const { consumer, topic, logger, name } = options;
+  const { consumer, topic, logger } = options;
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await consumer.run({
     autoCommit: false,

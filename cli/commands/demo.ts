@@ -1,23 +1,37 @@
-/** `modestream demo [--once]`: local broker, feed, routing, bootstrap, status (the README's first command). */
+/** `modestream demo [--once]`: the whole story locally (the README's first quick-start command). */
 import type { Command } from 'commander';
 import { createLogger, loadConfig, type GlobalOptions } from '../context.js';
 import { intOption } from '../options.js';
 
 interface DemoFlags {
   once?: boolean;
-  pairs: number;
+  before: number;
+  after: number;
 }
+
+/** Demo-sized settings, under whatever the config file, environment and flags say. */
+const DEMO_DEFAULTS = {
+  log: { level: 'warn' },
+  clustering: { fine: 64, experts: 3, sample: 4000 },
+  experts: { training: { seedSteps: 600, steps: 250 } },
+  controller: {
+    seedMinRecords: 4000,
+    tickMs: 1000,
+    retrain: { pendingRecords: 1500, minRecords: 300 },
+    drift: { noveltyDistance: 1.2, bufferSize: 500, newClusters: 6, minClusterSize: 20 },
+  },
+};
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run the whole story locally: Kafka broker, a feed of pairs, routing, sharding, bootstrap, status')
-    .option('--once', 'exit after the printout instead of serving until Ctrl-C')
-    .option('--pairs <n>', 'pairs to feed', intOption, 30_000)
+    .description('the whole story locally: Kafka, a Fashion-MNIST feed, routing, bootstrap, training, drift, snapshots, evaluation')
+    .option('--once', 'exit after the second evaluation instead of serving until Ctrl-C')
+    .option('--before <n>', 'pairs of tops, bottoms and dresses fed first', intOption, 12_000)
+    .option('--after <n>', 'pairs of footwear and bags fed after (the drift)', intOption, 6_000)
     .action(async (flags: DemoFlags, cmd: Command) => {
-      // Demo-sized clustering unless the config says otherwise: 256 fine clusters from 10k sampled captions.
-      const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), {}, { defaults: { log: { level: 'warn' }, clustering: { fine: 256, sample: 10_000 } } });
+      const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), {}, { defaults: DEMO_DEFAULTS });
       const { runDemo } = await import('../../app/demo.js');
-      await runDemo({ config, logger: createLogger(config, 'demo'), pairs: flags.pairs, once: flags.once === true });
+      await runDemo({ config, logger: createLogger(config, 'demo'), before: flags.before, after: flags.after, once: flags.once === true });
     });
 }

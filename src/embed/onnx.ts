@@ -9,12 +9,12 @@
 import type * as Ort from 'onnxruntime-node';
 import { OnnxEmbedderConfig } from '../config.js';
 import type { EmbedderSettings } from '../config.js';
-import { ConfigError, EnvironmentError, StateError, errorMessage } from '../errors.js';
+import { EnvironmentError, StateError, errorMessage } from '../errors.js';
 import type { CaptionEmbedder } from './embedder.js';
-import { hashFiles, onnxExternalData, readModelDir, shortHash, type ModelDir } from './model-dir.js';
+import { onnxExternalData, readModelDir, type ModelDir } from './model-dir.js';
 import { normalizeRows, poolTokenStates, type Pooling } from './pooling.js';
 import type { EncodedBatch } from './tokenizer.js';
-import { FEEDABLE, embedInBatches, feedValues, probeBatch, type BatchResult, type Feedable } from './batching.js';
+import { FEEDABLE, encoderEmbedder, feedValues, parseEncoderSettings, type BatchResult, type Feedable } from './batching.js';
 
 export type OnnxEmbedderSettings = Extract<EmbedderSettings, { kind: 'onnx' }>;
 
@@ -29,12 +29,7 @@ interface InputPlan {
 }
 
 export async function createOnnxEmbedder(settings: OnnxEmbedderSettings): Promise<CaptionEmbedder> {
-  const parsed = OnnxEmbedderConfig.safeParse(settings);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'embedder'}: ${i.message}`).join('; ');
-    throw new ConfigError(`invalid onnx embedder settings: ${problems}`);
-  }
-  const { dir, maxTokens, pooling } = parsed.data;
+  const { dir, maxTokens, pooling } = parseEncoderSettings(OnnxEmbedderConfig, settings, 'onnx');
   const model = await readModelDir({ dir, kind: 'onnx', maxTokens });
   const ort = await loadOrt();
   const session = await openSession(ort, model);
@@ -43,33 +38,16 @@ export async function createOnnxEmbedder(settings: OnnxEmbedderSettings): Promis
     const output = planOutput(session, model.modelFile);
     const run = (batch: EncodedBatch) => runBatch({ ort, session, inputs, output, batch, pooling, file: model.modelFile });
 
-    const probe = await run(probeBatch(model.tokenizer, maxTokens));
-    const dim = probe.dim;
-    if (probe.tokenLevel && model.hiddenSize !== undefined && model.hiddenSize !== dim) {
-      throw new StateError(`${model.modelFile} outputs ${dim}-d token states but config.json says hidden_size=${model.hiddenSize}`);
-    }
-    const [modelHash, tokenizerHash] = await Promise.all([
-      hashFiles([model.modelFile, ...(await onnxExternalData(model.modelFile))]),
-      hashFiles(model.tokenizerFiles),
-    ]);
-    const fingerprint =
-      `${ALGORITHM}(model=sha256:${shortHash(modelHash)},tokenizer=sha256:${shortHash(tokenizerHash)},` +
-      `output=${output},pooling=${probe.tokenLevel ? pooling : 'model'},maxTokens=${maxTokens},dim=${dim})`;
-
-    let disposed = false;
-    return {
-      dim,
-      fingerprint,
-      async embed(captions) {
-        if (disposed) throw new StateError('onnx embedder used after dispose()');
-        return embedInBatches({ captions, tokenizer: model.tokenizer, maxTokens, dim, run });
-      },
-      dispose() {
-        if (disposed) return;
-        disposed = true;
-        void session.release().catch(() => undefined);
-      },
-    };
+    return await encoderEmbedder({
+      algorithm: ALGORITHM,
+      modelDir: model,
+      modelFiles: [model.modelFile, ...(await onnxExternalData(model.modelFile))],
+      output,
+      pooling,
+      maxTokens,
+      run,
+      release: () => void session.release().catch(() => undefined),
+    });
   } catch (err) {
     void session.release().catch(() => undefined);
     throw err;

@@ -11,9 +11,9 @@ import { z } from 'zod';
 import { TfjsGraphEmbedderConfig } from '../config.js';
 import type { EmbedderSettings } from '../config.js';
 import { ConfigError, StateError, errorMessage } from '../errors.js';
-import { FEEDABLE, embedInBatches, feedValues, probeBatch, type BatchResult, type Feedable } from './batching.js';
+import { FEEDABLE, encoderEmbedder, feedValues, parseEncoderSettings, type BatchResult, type Feedable } from './batching.js';
 import type { CaptionEmbedder } from './embedder.js';
-import { hashFiles, readJson, readModelDir, resolveInside, shortHash } from './model-dir.js';
+import { readJson, readModelDir, resolveInside } from './model-dir.js';
 import type { Pooling } from './pooling.js';
 import type { EncodedBatch } from './tokenizer.js';
 
@@ -120,12 +120,7 @@ function checkWeightBytes(specs: readonly tf.io.WeightsManifestEntry[], buffers:
 }
 
 export async function createTfjsGraphEmbedder(settings: TfjsGraphEmbedderSettings): Promise<CaptionEmbedder> {
-  const parsed = TfjsGraphEmbedderConfig.safeParse(settings);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'embedder'}: ${i.message}`).join('; ');
-    throw new ConfigError(`invalid tfjs-graph embedder settings: ${problems}`);
-  }
-  const { dir, maxTokens, pooling } = parsed.data;
+  const { dir, maxTokens, pooling } = parseEncoderSettings(TfjsGraphEmbedderConfig, settings, 'tfjs-graph');
   const modelDir = await readModelDir({ dir, kind: 'tfjs-graph', maxTokens });
   const files = await readGraphModelJson(modelDir.modelFile);
   let model: tf.GraphModel;
@@ -141,33 +136,16 @@ export async function createTfjsGraphEmbedder(settings: TfjsGraphEmbedderSetting
     const executor = createExecutor(model);
     const run = (batch: EncodedBatch) => runBatch({ executor, inputs, output, batch, pooling, file: modelDir.modelFile });
 
-    const probe = await run(probeBatch(modelDir.tokenizer, maxTokens));
-    const dim = probe.dim;
-    if (probe.tokenLevel && modelDir.hiddenSize !== undefined && modelDir.hiddenSize !== dim) {
-      throw new StateError(`${modelDir.modelFile} outputs ${dim}-d token states but config.json says hidden_size=${modelDir.hiddenSize}`);
-    }
-    const [modelHash, tokenizerHash] = await Promise.all([
-      hashFiles([modelDir.modelFile, ...files.shards]),
-      hashFiles(modelDir.tokenizerFiles),
-    ]);
-    const fingerprint =
-      `${ALGORITHM}(model=sha256:${shortHash(modelHash)},tokenizer=sha256:${shortHash(tokenizerHash)},` +
-      `output=${output},pooling=${probe.tokenLevel ? pooling : 'model'},maxTokens=${maxTokens},dim=${dim})`;
-
-    let disposed = false;
-    return {
-      dim,
-      fingerprint,
-      async embed(captions) {
-        if (disposed) throw new StateError('tfjs-graph embedder used after dispose()');
-        return embedInBatches({ captions, tokenizer: modelDir.tokenizer, maxTokens, dim, run });
-      },
-      dispose() {
-        if (disposed) return;
-        disposed = true;
-        model.dispose();
-      },
-    };
+    return await encoderEmbedder({
+      algorithm: ALGORITHM,
+      modelDir,
+      modelFiles: [modelDir.modelFile, ...files.shards],
+      output,
+      pooling,
+      maxTokens,
+      run,
+      release: () => model.dispose(),
+    });
   } catch (err) {
     model.dispose();
     throw err;

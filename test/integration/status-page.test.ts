@@ -4,17 +4,16 @@
  * report as it changes, keeps the last good data marked stale while /status.json fails, escapes the
  * report's text, and loads nothing but itself and status.json. Needs no Kafka broker.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startHttpServer, type RunningHttpServer } from '../../app/http.js';
 import { silentLogger } from '../../src/logger.js';
 import { StatusReport } from '../../src/status.js';
+import { openBrowser, type Browser } from '../support/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const RESULTS_DIR = fileURLToPath(new URL('../../test-results/', import.meta.url));
 // Text that would run script if the page ever parsed report data as HTML.
 const HOSTILE = 'caption spike from <img src=x onerror="globalThis.__pwned=1"><b>crawler-7</b>';
@@ -109,9 +108,8 @@ function fakeStatus(phase: Phase): StatusReport {
 let phase: Phase = 'initial';
 let failing = false;
 let server: RunningHttpServer;
-let context: BrowserContext;
+let browser: Browser;
 let page: Page;
-let userDataDir: string;
 const consoleErrors: string[] = [];
 const requested: string[] = [];
 
@@ -120,9 +118,6 @@ const row = (id: number) => page.locator(`[data-testid="expert-row"][data-expert
 const POLL = { timeout: 15_000, interval: 250 };
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the status page test drives Debian Chromium. Install it with: apt-get update && apt-get install -y chromium`);
-  }
   server = await startHttpServer({
     host: '127.0.0.1',
     port: 0,
@@ -132,14 +127,8 @@ beforeAll(async () => {
       return fakeStatus(phase);
     },
   });
-  userDataDir = mkdtempSync(join(tmpdir(), 'modestream-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    locale: 'en-US',
-    viewport: { width: 1440, height: 1000 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
+  browser = await openBrowser();
+  page = browser.page;
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(m.text());
   });
@@ -148,9 +137,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await server?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
 });
 
 describe('status page', () => {
