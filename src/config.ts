@@ -13,7 +13,8 @@ const hostPort = z
 /** A list given as an array, or as one comma-separated string (how env vars and flags carry lists). */
 const list = <T extends z.ZodType>(item: T) =>
   z.preprocess(
-    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+    // "3,4" from a flag or env var is a list; so is a lone number (MODESTREAM_..._CONV_CHANNELS=4 parses as JSON 4).
+    (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : typeof v === 'number' ? [v] : v),
     z.array(item),
   );
 

@@ -1,0 +1,30 @@
+import { describe, expect, test } from 'vitest';
+import { assignmentsLayer, envLayer, resolveConfig } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+
+describe('configuration layers', () => {
+  test('env vars map to nested camelCase keys; lists accept "a,b" and a lone number', () => {
+    const config = resolveConfig([
+      envLayer({
+        MODESTREAM_KAFKA__BROKERS: '10.0.0.1:9092,10.0.0.2:9092',
+        MODESTREAM_EXPERTS__CONV_CHANNELS: '4',
+        MODESTREAM_EMBEDDER__CHAR_NGRAMS: '3,5',
+        UNRELATED: 'x',
+      }),
+    ]);
+    expect(config.experts.convChannels).toEqual([4]);
+    expect(config.embedder).toMatchObject({ charNgrams: [3, 5] });
+    expect(JSON.stringify(config.kafka.brokers)).toContain('10.0.0.2:9092');
+  });
+
+  test('later layers win over earlier ones', () => {
+    const config = resolveConfig([envLayer({ MODESTREAM_EXPERTS__CONV_CHANNELS: '8' }), assignmentsLayer('flag', { 'experts.convChannels': '16,32' })]);
+    expect(config.experts.convChannels).toEqual([16, 32]);
+  });
+
+  test('a wrong value is one error naming the key and where it came from', () => {
+    const run = () => resolveConfig([envLayer({ MODESTREAM_EXPERTS__CONV_CHANNELS: 'many' })]);
+    expect(run).toThrow(ConfigError);
+    expect(run).toThrow(/experts\.convChannels.*MODESTREAM_EXPERTS__CONV_CHANNELS/);
+  });
+});
