@@ -123,7 +123,8 @@ async function evaluate(config: Config, version: number, test: TestSet, first: n
     const families = await Promise.all([first, later].map((classes) => zeroShotReport({ ensemble: snapshot.ensemble, test, classes })));
     say(
       `snapshot v${version} (epoch ${snapshot.manifest.centroids.epoch}, ${snapshot.manifest.experts.length} experts): zero-shot top-1 ${(100 * all.top1).toFixed(1)}% over all 10 classes; ` +
-        `${(100 * families[0]!.top1).toFixed(1)}% among the first families' ${first.length} classes, ${(100 * families[1]!.top1).toFixed(1)}% among the later families' ${later.length}`,
+        `${(100 * families[0]!.top1).toFixed(1)}% on the first families' images choosing among their ${first.length} class names, ` +
+        `${(100 * families[1]!.top1).toFixed(1)}% on the later families' images choosing among their ${later.length}`,
     );
     say(`  per class: ${all.perClass.map((c) => `${c.name} ${(100 * c.top1).toFixed(0)}%`).join(', ')}`);
   } finally {

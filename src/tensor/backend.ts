@@ -79,8 +79,10 @@ async function installNodeWebGpu(): Promise<{ ok: true; adapter: string } | { ok
   const adapter = await gpu.requestAdapter();
   if (!adapter) return { ok: false, reason: 'no GPU adapter (Vulkan found no driver)' };
   const info = adapter.info ?? {};
-  // A software adapter (SwiftShader, lavapipe) is slower than wasm: never pick it automatically.
-  if (adapter.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${info.vendor} ${info.device}`)) {
+  // A software adapter (SwiftShader, lavapipe) is slower than wasm: never use it, except when
+  // MODESTREAM_WEBGPU_ALLOW_SOFTWARE=1 asks for it to check the WebGPU code path on a machine without a GPU.
+  const software = adapter.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${info.vendor} ${info.device}`);
+  if (software && process.env.MODESTREAM_WEBGPU_ALLOW_SOFTWARE !== '1') {
     return { ok: false, reason: `only a software GPU adapter (${info.vendor ?? '?'} ${info.device ?? ''})` };
   }
   Object.assign(globalThis, mod.globals);
