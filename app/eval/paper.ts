@@ -13,8 +13,9 @@
  * weights as the service; batches come from memory instead of LMDB so the runs are quick and seeded.
  *
  *   node dist/app/eval/paper.js [--steps 3000] [--batch 256] [--fine 256] [--seed 1] [--out docs/results.md]
+ * With --out, the report replaces the part of the file between the eval:paper markers (or fills a new file).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -316,8 +317,19 @@ async function main(): Promise<void> {
     `Zero-shot: all 10,000 test images (last 1,000 per class), ${ZERO_SHOT_TEMPLATES.length} prompt templates per class name. Retrieval: ${args.retrieval} test images with generated clean captions; R@1 counts the exact pair, class R@1 a top hit of the query's class.`,
   ].join('\n');
   console.log(`\n${report}`);
-  if (args.out) writeFileSync(args.out, `${report}\n`);
+  if (args.out) writeReport(args.out, report);
   tf.disposeVariables();
+}
+
+const START = '<!-- eval:paper:start -->';
+const END = '<!-- eval:paper:end -->';
+
+/** Replaces the generated part of `path` (between the markers), keeping the analysis around it. */
+function writeReport(path: string, report: string): void {
+  const previous = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  const [start, end] = [previous.indexOf(START), previous.indexOf(END)];
+  const text = start >= 0 && end > start ? `${previous.slice(0, start + START.length)}\n${report}\n${previous.slice(end)}` : `${START}\n${report}\n${END}\n`;
+  writeFileSync(path, text);
 }
 
 /** Captions through the seed's text tower: the embedding space of the Table 7 variant. */
