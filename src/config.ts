@@ -338,6 +338,8 @@ export interface ConfigLayer {
 }
 
 export const ENV_PREFIX = 'MODESTREAM_';
+/** MODESTREAM_* variables that are not configuration keys: the config file path, debugging, test knobs. */
+const NOT_CONFIG = /^(CONFIG|DEBUG|WEBGPU_ALLOW_SOFTWARE|TEST_[A-Z0-9_]*)$/;
 
 /**
  * MODESTREAM_KAFKA__BROKERS=a:9092,b:9092 -> {kafka: {brokers: "a:9092,b:9092"}}.
@@ -348,7 +350,7 @@ export function envLayer(env: Record<string, string | undefined>): ConfigLayer {
   const values: Record<string, unknown> = {};
   const origins = new Map<string, string>();
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || raw === undefined || name === `${ENV_PREFIX}CONFIG`) continue;
+    if (!name.startsWith(ENV_PREFIX) || raw === undefined || NOT_CONFIG.test(name.slice(ENV_PREFIX.length))) continue;
     const path = name
       .slice(ENV_PREFIX.length)
       .split('__')

@@ -10,6 +10,11 @@ describe('configuration layers', () => {
         MODESTREAM_EXPERTS__CONV_CHANNELS: '4',
         MODESTREAM_EMBEDDER__CHAR_NGRAMS: '3,5',
         UNRELATED: 'x',
+        // Process knobs share the prefix but are not keys: no "unknown key" for them.
+        MODESTREAM_CONFIG: '/etc/modestream.json',
+        MODESTREAM_DEBUG: '1',
+        MODESTREAM_TEST_SEED: '7',
+        MODESTREAM_WEBGPU_ALLOW_SOFTWARE: '1',
       }),
     ]);
     expect(config.experts.convChannels).toEqual([4]);
