@@ -61,7 +61,11 @@ describe('a training job that crashes', () => {
 
     const http = /"status":"(http:\/\/[^"]+)\/status\.json"/.exec(processor.output())?.[1];
     expect(http, 'the processor logs its status URL').toBeDefined();
-    const served = await (await fetch(`${http}/snapshots/latest`)).json() as { version: number; experts: { name: string }[] };
+    // The seed's snapshot is published right after the seed job, possibly a moment after the expert job started.
+    const served = await waitFor('the seed snapshot to be served', async () => {
+      const res = await fetch(`${http}/snapshots/latest`);
+      return res.ok ? ((await res.json()) as { version: number }) : undefined;
+    });
     const failed = await waitFor('the failure to be reported', async () => {
       const s = await status();
       return s.events.some((e) => e.kind === 'failure' && e.message.startsWith(`${job.expert} training failed`)) ? s : undefined;
