@@ -11,7 +11,7 @@ import { createCentroidStore } from '../../state/centroids.js';
 import { openStateEnv, type StateEnv } from '../../state/env.js';
 import { createShardStore } from '../../state/shards.js';
 import { makePairs } from '../support/fixtures.js';
-import { cli, startProcessor, testDeployment, type Processor } from '../support/processor.js';
+import { cli, startProcessor, stopProcessor, testDeployment, type Processor } from '../support/processor.js';
 import { waitFor } from '../support/waits.js';
 
 const brokers = inject('brokers');
@@ -33,8 +33,7 @@ describe('clustering on the stream', () => {
   });
 
   afterAll(async () => {
-    processor?.kill('SIGTERM');
-    await processor?.exited;
+    await stopProcessor(processor);
     await producer.disconnect();
     await env?.close();
     rmSync(deployment.stateDir, { recursive: true, force: true });

@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { fashionMnistTestSet, zeroShotReport, type TestSet } from '../../app/eval/fashion-mnist.js';
 import { loadSnapshot } from '../../client/index.js';
-import { StatusReport } from '../../src/status.js';
 import { initBackend } from '../../src/tensor/backend.js';
 import { openBrowser } from '../support/browser.js';
-import { ROOT, cli, startProcessor, testDeployment, type Processor } from '../support/processor.js';
+import { ROOT, produceFashionMnist, readStatus, startProcessor, stopProcessor, testDeployment, type Processor } from '../support/processor.js';
 import { waitFor } from '../support/waits.js';
 
 const brokers = inject('brokers');
@@ -42,8 +41,8 @@ describe('drift: a new class family appears mid-stream', () => {
   let processor: Processor;
   let footwearTest: TestSet;
 
-  const status = async () => StatusReport.parse(JSON.parse((await cli(['status', '--json', '--no-kafka'], deployment.env)).stdout));
-  const produce = (schedule: string, seed: number) => cli(['produce', '--from', 'fashion-mnist', '--schedule', schedule, '--seed', String(seed), '--no-progress'], deployment.env, 300_000);
+  const status = () => readStatus(deployment);
+  const produce = (schedule: string, seed: number) => produceFashionMnist(deployment, schedule, seed);
   const footwearAccuracy = async (version: number) => {
     const snapshot = await loadSnapshot(`${deployment.stateDir}/snapshots/v${String(version).padStart(6, '0')}`);
     try {
@@ -60,8 +59,7 @@ describe('drift: a new class family appears mid-stream', () => {
   });
 
   afterAll(async () => {
-    processor?.kill('SIGTERM');
-    await processor?.exited;
+    await stopProcessor(processor);
     rmSync(deployment.stateDir, { recursive: true, force: true });
   });
 

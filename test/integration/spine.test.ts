@@ -7,11 +7,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { StatusReport } from '../../src/status.js';
 import { createShardStore } from '../../state/shards.js';
 import { openStateEnv } from '../../state/env.js';
 import { makeInvalidMessages, makePairs } from '../support/fixtures.js';
-import { cli, startProcessor, testDeployment, type Processor } from '../support/processor.js';
+import { readStatus, startProcessor, stopProcessor, testDeployment, type Processor } from '../support/processor.js';
 import { waitFor } from '../support/waits.js';
 
 const brokers = inject('brokers');
@@ -27,8 +26,7 @@ describe('spine: produce -> router -> sharder -> LMDB, invalid -> DLQ', () => {
   });
 
   afterAll(async () => {
-    processor?.kill('SIGTERM');
-    await processor?.exited;
+    await stopProcessor(processor);
     rmSync(deployment.stateDir, { recursive: true, force: true });
   });
 
@@ -78,9 +76,7 @@ describe('spine: produce -> router -> sharder -> LMDB, invalid -> DLQ', () => {
       expect(Number(headers['modestream.source.offset'])).toBeGreaterThanOrEqual(0);
     }
 
-    const status = await cli(['status', '--json', '--verify'], deployment.env);
-    expect(status.code, status.output).toBe(0);
-    const report = StatusReport.parse(JSON.parse(status.stdout));
+    const report = await readStatus(deployment, ['--verify']);
     expect(report.totalRecords).toBe(valid);
     expect(report.experts.reduce((s, e) => s + e.records, 0)).toBe(valid);
     expect(report.experts.map((e) => e.id).sort()).toEqual([0, 1, 2, 3]);

@@ -7,8 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { StatusReport } from '../../src/status.js';
-import { cli, startProcessor, testDeployment, type Processor } from '../support/processor.js';
+import { produceFashionMnist, readStatus, startProcessor, stopProcessor, testDeployment, type Processor } from '../support/processor.js';
 import { waitFor } from '../support/waits.js';
 
 const brokers = inject('brokers');
@@ -40,16 +39,15 @@ describe('a training job that crashes', () => {
     MODESTREAM_CLUSTERING__REFINE__ENABLED: 'false',
   });
   let processor: Processor;
-  const status = async () => StatusReport.parse(JSON.parse((await cli(['status', '--json', '--no-kafka'], deployment.env)).stdout));
-  const produce = (schedule: string, seed: number) => cli(['produce', '--from', 'fashion-mnist', '--schedule', schedule, '--seed', String(seed), '--no-progress'], deployment.env, 300_000);
+  const status = () => readStatus(deployment);
+  const produce = (schedule: string, seed: number) => produceFashionMnist(deployment, schedule, seed);
 
   beforeAll(async () => {
     processor = await startProcessor(deployment);
   });
 
   afterAll(async () => {
-    processor?.kill('SIGTERM');
-    await processor?.exited;
+    await stopProcessor(processor);
     rmSync(deployment.stateDir, { recursive: true, force: true });
   });
 

@@ -32,19 +32,9 @@ export const pb = {
     return pb.bytes(field, new TextEncoder().encode(value));
   },
   message(field: number, ...parts: Field[]): Field {
-    return pb.bytes(field, concat(parts));
+    return pb.bytes(field, Buffer.concat(parts));
   },
 };
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 /** TensorProto.DataType values. */
 export const DataType = { FLOAT: 1, INT32: 6, INT64: 7 } as const;
@@ -128,7 +118,7 @@ export function onnxModel(g: GraphSpec): Uint8Array {
     ...g.inputs.map((v) => valueInfo(11, v)),
     ...g.outputs.map((v) => valueInfo(12, v)),
   );
-  return concat([
+  return Buffer.concat([
     pb.int(1, 8),
     pb.string(2, 'modestream-test'),
     graph,

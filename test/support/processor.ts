@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { StatusReport } from '../../src/status.js';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'bin', 'modestream.js');
@@ -109,4 +110,22 @@ export async function cli(args: string[], env: Record<string, string>, timeoutMs
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
   return { code, stdout, output };
+}
+
+/** Stops a `modestream run` the way ops do (SIGTERM) and waits for it to exit. */
+export async function stopProcessor(processor: Processor | undefined): Promise<void> {
+  processor?.kill('SIGTERM');
+  await processor?.exited;
+}
+
+/** `modestream status --json [flags]` for a deployment, validated; a failed command throws with its output. */
+export async function readStatus(deployment: TestDeployment, flags: string[] = ['--no-kafka']): Promise<StatusReport> {
+  const result = await cli(['status', '--json', ...flags], deployment.env);
+  if (result.code !== 0) throw new Error(`modestream status exited ${result.code}:\n${result.output}`);
+  return StatusReport.parse(JSON.parse(result.stdout));
+}
+
+/** `modestream produce --from fashion-mnist` into a deployment's input topic. */
+export function produceFashionMnist(deployment: TestDeployment, schedule: string, seed: number) {
+  return cli(['produce', '--from', 'fashion-mnist', '--schedule', schedule, '--seed', String(seed), '--no-progress'], deployment.env, 300_000);
 }
