@@ -13,6 +13,7 @@ import type { Logger } from '../src/logger.js';
 import { loadSnapshot } from '../client/index.js';
 import { fashionMnistTestSet, zeroShotReport, type TestSet } from './eval/fashion-mnist.js';
 import { fashionMnistPairs, parseScheduleText } from './feeds/fashion-mnist-feed.js';
+import { produceAll } from './produce.js';
 import { startApp, type App } from './run.js';
 
 export interface DemoOptions {
@@ -80,19 +81,14 @@ export async function runDemo({ config, logger, before, after, once, out = (l) =
 }
 
 async function feed(config: Config, schedule: string, seed: number): Promise<void> {
-  const kafka = new Kafka({ brokers: config.kafka.brokers, logLevel: logLevel.ERROR });
-  const producer = kafka.producer();
+  const producer = new Kafka({ brokers: config.kafka.brokers, logLevel: logLevel.ERROR }).producer();
   await producer.connect();
-  let batch: { key: string; value: Buffer }[] = [];
-  for await (const pair of fashionMnistPairs({ seed, split: 'train', schedule: parseScheduleText(schedule) })) {
-    batch.push(pair);
-    if (batch.length === 1000) {
-      await producer.send({ topic: config.topics.pairs, messages: batch, acks: -1 });
-      batch = [];
-    }
+  try {
+    const items = fashionMnistPairs({ seed, split: 'train', schedule: parseScheduleText(schedule) });
+    await produceAll({ producer, topic: config.topics.pairs, items, batchSize: 1000 });
+  } finally {
+    await producer.disconnect();
   }
-  if (batch.length) await producer.send({ topic: config.topics.pairs, messages: batch, acks: -1 });
-  await producer.disconnect();
 }
 
 /**

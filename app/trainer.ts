@@ -11,7 +11,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { exhaustMap, interval, startWith, type Subscription } from 'rxjs';
-import { UNROUTED } from '../src/contract/routed.js';
 import type { Config } from '../src/config.js';
 import { errorMessage } from '../src/errors.js';
 import { backoffSeconds, freshnessOf, type Freshness } from '../src/freshness.js';
@@ -95,7 +94,7 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
     const experts = expertFreshness(core, config, now);
     const queue: SchedulerView['queue'] = [];
     if (!core.models.latest(SEED)) {
-      const total = core.store.expertStats().filter((s) => s.expert !== UNROUTED).reduce((n, s) => n + s.records, 0);
+      const total = core.store.totalRecords() - core.store.unroutedCount();
       if (total >= config.controller.seedMinRecords && core.centroids.latestEpoch() > 0) queue.push({ name: SEED, reason: `${total} records, no seed model yet`, priority: Infinity });
       return { queue, experts };
     }
