@@ -5,10 +5,12 @@
  * new fine clusters or a new expert, retraining, a new snapshot and the evaluation again. Prints the
  * status page URL and the controller's events as they happen. Stays up until Ctrl-C unless `once`.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { localKafkaStatus, startLocalKafka, stopLocalKafka } from '../deploy/kafka/local-kafka.js';
 import { labelsOfFamily } from '../src/feed/fashion-mnist-classes.js';
 import { snapshotsDirOf, type Config } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import { loadSnapshot } from '../client/index.js';
 import { fashionMnistTestSet, zeroShotReport, type TestSet } from './eval/fashion-mnist.js';
@@ -31,6 +33,11 @@ const LATER = ['footwear', 'bags'] as const;
 
 export async function runDemo({ config, logger, before, after, once, out = (l) => process.stdout.write(`${l}\n`) }: DemoOptions): Promise<void> {
   const started = Date.now();
+  // The story (bootstrap, experts, then drift) needs an empty state: on an earlier run's state the pairs
+  // are duplicates, nothing is new to train, and the demo would wait for a snapshot that never comes.
+  if (existsSync(config.stateDir) && readdirSync(config.stateDir).length > 0) {
+    throw new ConfigError(`the demo starts from an empty state, but ${config.stateDir} holds an earlier run's: remove it (rm -rf ${config.stateDir}) or pass --state-dir <new dir>`);
+  }
   const say = (line: string) => out(`[${String(Math.round((Date.now() - started) / 1000)).padStart(4)} s] ${line}`);
   const broker = { ...config.localBroker, logger };
   const wasRunning = (await localKafkaStatus(broker)).running;
