@@ -31,7 +31,7 @@ const logger = createLogger(config, 'modestream', { thread: `router-${index}` })
 
 try {
   await initBackend(config.backend);
-  const embedder = await createEmbedder(config.embedder);
+  const embedder = await createEmbedder(config.embedder, { modelsDir: config.modelsDir });
   const env = openStateEnv({ dir: config.stateDir });
   const routing = createRoutingSource({ centroids: createCentroidStore({ env }), embedder: embedder.fingerprint, logger });
   const kafka = createKafka({ settings: config.kafka, logger: logger.child({ component: 'kafka' }) });

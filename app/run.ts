@@ -67,7 +67,7 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
   });
   const centroids = createCentroidStore({ env });
   const models = createModelStore({ env });
-  const embedder = await createEmbedder(config.embedder);
+  const embedder = await createEmbedder(config.embedder, { modelsDir: config.modelsDir });
   return {
     env,
     store,

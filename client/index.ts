@@ -16,6 +16,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bytesToF32 } from '../src/codec/bytes.js';
+import { ConfigSchema, type EmbedderSettings } from '../src/config.js';
 import { createEmbedder } from '../src/embed/embedder.js';
 import { createEnsemble, type Ensemble } from '../src/ensemble/ensemble.js';
 import type { RoutingFormula } from '../src/ensemble/weights.js';
@@ -30,8 +31,10 @@ export type { Ensemble } from '../src/ensemble/ensemble.js';
 export type { SnapshotManifest } from '../src/snapshot/manifest.js';
 
 export interface LoadOptions {
-  /** For snapshots made with an onnx or tfjs-graph embedder: the encoder's directory on this machine. */
+  /** For snapshots made with a model-backed embedder: the encoder's directory on this machine... */
   embedderDir?: string;
+  /** ...or where `modestream models pull` put the models the snapshot names (default .modestream/models). */
+  modelsDir?: string;
   /** Override the snapshot's routing formula. */
   formula?: RoutingFormula;
   /** Largest file accepted from a server (default 512 MiB). */
@@ -52,6 +55,7 @@ interface Source {
 }
 
 const isUrl = (s: string) => /^https?:\/\//.test(s);
+const DEFAULT_MODELS_DIR = ConfigSchema.shape.modelsDir.parse(undefined);
 
 async function httpSource(url: string, maxBytes: number): Promise<Source> {
   const base = url.replace(/\/+$/, '');
@@ -134,8 +138,10 @@ async function loadOnce(urlOrDir: string, options: LoadOptions): Promise<LoadedS
     return bytes;
   };
 
-  const settings = options.embedderDir && manifest.embedder.settings.kind !== 'hashed' ? { ...manifest.embedder.settings, dir: options.embedderDir } : manifest.embedder.settings;
-  const embedder = await createEmbedder(settings);
+  const recorded = manifest.embedder.settings;
+  // An explicit directory replaces the pulled model's name (the fingerprint still has to match).
+  const settings = options.embedderDir && recorded.kind !== 'hashed' ? ({ ...recorded, model: undefined, dir: options.embedderDir } as EmbedderSettings) : recorded;
+  const embedder = await createEmbedder(settings, { modelsDir: options.modelsDir ?? DEFAULT_MODELS_DIR });
   if (embedder.fingerprint !== manifest.embedder.fingerprint) {
     embedder.dispose();
     throw new StateError(`${what}: this machine's embedder (${embedder.fingerprint}) differs from the snapshot's (${manifest.embedder.fingerprint}); routing would be meaningless`);

@@ -89,12 +89,21 @@ export const HashedEmbedderConfig = z
   })
   .strict();
 
+/**
+ * Where a pretrained encoder's files are: `model` names one pulled by `modestream models pull` (under
+ * `modelsDir`), `dir` is any local directory laid out as docs/embedders.md says. Exactly one of them.
+ */
+const modelName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, { message: 'expected a model name such as "minilm-l6"' });
+const modelLocation = { dir: z.string().min(1).optional(), model: modelName.optional() };
+
 export const OnnxEmbedderConfig = z
   .object({
     kind: z.literal('onnx'),
-    dir: z.string().min(1),
+    ...modelLocation,
     maxTokens: z.number().int().positive().default(128),
     pooling: z.enum(['mean', 'cls']).default('mean'),
+    /** onnxruntime intra-op threads per session; each router thread owns one session. */
+    threads: z.number().int().min(1).max(64).default(1),
   })
   .strict();
 
@@ -107,11 +116,24 @@ export const TfjsGraphEmbedderConfig = z
   })
   .strict();
 
+/** A static (Model2Vec-style) embedder distilled from a pulled encoder: token vectors, no network to run. */
+export const StaticEmbedderConfig = z
+  .object({
+    kind: z.literal('static'),
+    ...modelLocation,
+    maxTokens: z.number().int().positive().default(128),
+  })
+  .strict();
+
 export const EmbedderConfig = z.discriminatedUnion('kind', [
   HashedEmbedderConfig,
   OnnxEmbedderConfig,
   TfjsGraphEmbedderConfig,
+  StaticEmbedderConfig,
 ]);
+
+/** The default embedding space: the pulled all-MiniLM-L6-v2 (`modestream models pull`). */
+export const DEFAULT_EMBEDDER = { kind: 'onnx', model: 'minilm-l6' } as const;
 
 export const ClusteringConfig = z
   .object({
@@ -280,6 +302,11 @@ export const PipelineConfig = z
      * sharding use two cores; more help only with more cores than the broker and sharder need.
      */
     routerThreads: z.number().int().min(0).max(64).default(1),
+    /**
+     * Caption -> embedding cache entries per router (0: off). Web crawls repeat alt texts ("image",
+     * product names); a hit skips the encoder. Bounded LRU: about (dim x 4 + caption) bytes an entry.
+     */
+    embedCache: z.number().int().min(0).max(10_000_000).default(50_000),
   })
   .strict();
 
@@ -292,10 +319,12 @@ export const ConfigSchema = z
     groups: GroupsConfig.prefault({}),
     stateDir: z.string().min(1).default('.modestream/state'),
     limits: LimitsConfig.prefault({}),
-    // `embedder.dim=64` alone means the default (hashed) embedder with that dimension.
+    // Keys without `kind` (`embedder.threads=2`) adjust the default embedder.
     embedder: z
-      .preprocess((v) => (isPlainObject(v) && !('kind' in v) ? { kind: 'hashed', ...v } : v), EmbedderConfig)
-      .prefault({ kind: 'hashed' }),
+      .preprocess((v) => (isPlainObject(v) && !('kind' in v) ? { ...DEFAULT_EMBEDDER, ...v } : v), EmbedderConfig)
+      .prefault({ ...DEFAULT_EMBEDDER }),
+    /** Pulled pretrained encoders (`modestream models pull`), one directory per model name. */
+    modelsDir: z.string().min(1).default('.modestream/models'),
     clustering: ClusteringConfig.prefault({}),
     backend: BackendName.default('auto'),
     localBroker: LocalBrokerConfig.prefault({}),

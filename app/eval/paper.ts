@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   const backend = await initBackend(args.backend as never);
   log(`backend ${backend.name}; B = ${TOTAL} steps at batch ${BATCH}: seed ${SEED_STEPS}, then ${BRANCH_STEPS} shared by the branches`);
 
-  const embedder = await createEmbedder(config.embedder);
+  const embedder = await createEmbedder(config.embedder, { modelsDir: config.modelsDir });
   const dim = embedder.dim;
   const architecture = architectureOf(config.experts, dim);
   const imageSize = 28 * 28;

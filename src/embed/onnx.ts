@@ -8,15 +8,14 @@
  */
 import type * as Ort from 'onnxruntime-node';
 import { OnnxEmbedderConfig } from '../config.js';
-import type { EmbedderSettings } from '../config.js';
 import { EnvironmentError, StateError, errorMessage } from '../errors.js';
-import type { CaptionEmbedder } from './embedder.js';
+import type { CaptionEmbedder, ResolvedEmbedderSettings } from './embedder.js';
 import { onnxExternalData, readModelDir, type ModelDir } from './model-dir.js';
 import { normalizeRows, poolTokenStates, type Pooling } from './pooling.js';
 import type { EncodedBatch } from './tokenizer.js';
 import { FEEDABLE, encoderEmbedder, feedValues, parseEncoderSettings, type BatchResult, type Feedable } from './batching.js';
 
-export type OnnxEmbedderSettings = Extract<EmbedderSettings, { kind: 'onnx' }>;
+export type OnnxEmbedderSettings = ResolvedEmbedderSettings<'onnx'>;
 
 /** Bump when feeding, output choice or pooling changes: the fingerprint must change with the space. */
 const ALGORITHM = 'onnx-v1';
@@ -29,10 +28,10 @@ interface InputPlan {
 }
 
 export async function createOnnxEmbedder(settings: OnnxEmbedderSettings): Promise<CaptionEmbedder> {
-  const { dir, maxTokens, pooling } = parseEncoderSettings(OnnxEmbedderConfig, settings, 'onnx');
-  const model = await readModelDir({ dir, kind: 'onnx', maxTokens });
+  const { maxTokens, pooling, threads } = parseEncoderSettings(OnnxEmbedderConfig, settings, 'onnx');
+  const model = await readModelDir({ dir: settings.dir, kind: 'onnx', maxTokens });
   const ort = await loadOrt();
-  const session = await openSession(ort, model);
+  const session = await openSession(ort, model, threads);
   try {
     const inputs = planInputs(session, model.modelFile);
     const output = planOutput(session, model.modelFile);
@@ -73,10 +72,14 @@ export function ortLoadError(err: unknown): EnvironmentError {
   );
 }
 
-async function openSession(ort: OrtModule, model: ModelDir): Promise<Ort.InferenceSession> {
+async function openSession(ort: OrtModule, model: ModelDir, threads: number): Promise<Ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(model.modelFile, {
       executionProviders: ['cpu'],
+      // One session per router thread: parallelism comes from threads x intra-op threads, set explicitly
+      // because onnxruntime's default (every core) oversubscribes the machine when several routers run.
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
     });

@@ -9,15 +9,14 @@ import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { TfjsGraphEmbedderConfig } from '../config.js';
-import type { EmbedderSettings } from '../config.js';
 import { ConfigError, StateError, errorMessage } from '../errors.js';
 import { FEEDABLE, encoderEmbedder, feedValues, parseEncoderSettings, type BatchResult, type Feedable } from './batching.js';
-import type { CaptionEmbedder } from './embedder.js';
+import type { CaptionEmbedder, ResolvedEmbedderSettings } from './embedder.js';
 import { readJson, readModelDir, resolveInside } from './model-dir.js';
 import type { Pooling } from './pooling.js';
 import type { EncodedBatch } from './tokenizer.js';
 
-export type TfjsGraphEmbedderSettings = Extract<EmbedderSettings, { kind: 'tfjs-graph' }>;
+export type TfjsGraphEmbedderSettings = ResolvedEmbedderSettings<'tfjs-graph'>;
 
 /** Bump when feeding, output choice or pooling changes: the fingerprint must change with the space. */
 const ALGORITHM = 'tfjs-graph-v1';

@@ -46,6 +46,8 @@ export function testDeployment(brokers: string, overrides: Record<string, string
     MODESTREAM_LIMITS__MAX_MESSAGE_BYTES: '65536',
     MODESTREAM_HTTP__PORT: '0',
     MODESTREAM_BACKEND: 'wasm',
+    // The hashed embedder keeps these tests independent of a pulled model; the tests of the real encoder say so.
+    MODESTREAM_EMBEDDER__KIND: 'hashed',
     MODESTREAM_LOG__LEVEL: 'info',
     ...overrides,
   };

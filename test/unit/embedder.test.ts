@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigSchema, HashedEmbedderConfig, type EmbedderSettings } from '../../src/config.js';
-import { createEmbedder, type CaptionEmbedder } from '../../src/embed/embedder.js';
+import { createEmbedder, ModelNotPulledError, resolveEmbedderSettings, type CaptionEmbedder } from '../../src/embed/embedder.js';
 import { createHashedEmbedder, MAX_TOKENS } from '../../src/embed/hashed.js';
 import { ConfigError, StateError } from '../../src/errors.js';
 
@@ -127,16 +127,35 @@ describe('hashed caption embedder', () => {
 });
 
 describe('createEmbedder', () => {
-  it('builds the hashed embedder from the default configuration', async () => {
-    const settings = ConfigSchema.parse({}).embedder;
-    const e = await createEmbedder(settings);
+  it('builds the hashed embedder by name', async () => {
+    const settings = ConfigSchema.parse({ embedder: { kind: 'hashed' } }).embedder;
+    const e = await createEmbedder(settings, { modelsDir: '/nonexistent-models' });
     expect(e.dim).toBe(256);
     expect(e.fingerprint).toMatch(/^hashed-v1\(dim=256,/);
   });
 
   it('refuses a model-backed kind whose directory does not exist', async () => {
-    const onnx: EmbedderSettings = { kind: 'onnx', dir: '/models/minilm', maxTokens: 128, pooling: 'mean' };
-    await expect(createEmbedder(onnx)).rejects.toThrow(ConfigError);
-    await expect(createEmbedder(onnx)).rejects.toThrow(/is not a directory/);
+    const onnx: EmbedderSettings = { kind: 'onnx', dir: '/models/minilm', maxTokens: 128, pooling: 'mean', threads: 1 };
+    await expect(createEmbedder(onnx, { modelsDir: '/nonexistent-models' })).rejects.toThrow(ConfigError);
+    await expect(createEmbedder(onnx, { modelsDir: '/nonexistent-models' })).rejects.toThrow(/is not a directory/);
+  });
+
+  it('defaults to the pulled MiniLM and, when it is not pulled, names the command to run', async () => {
+    const settings = ConfigSchema.parse({}).embedder;
+    expect(settings).toMatchObject({ kind: 'onnx', model: 'minilm-l6' });
+    const error = await createEmbedder(settings, { modelsDir: '/nonexistent-models' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelNotPulledError);
+    expect(String(error)).toMatch(/modestream models pull minilm-l6/);
+  });
+
+  it('resolves pulled model names under modelsDir and refuses both or neither of model and dir', () => {
+    const onnx = ConfigSchema.parse({ embedder: { kind: 'onnx', model: 'minilm-l3' } }).embedder;
+    expect(resolveEmbedderSettings(onnx, { modelsDir: '/m' })).toMatchObject({ dir: '/m/minilm-l3' });
+    const stat = ConfigSchema.parse({ embedder: { kind: 'static', model: 'minilm-l6' } }).embedder;
+    expect(resolveEmbedderSettings(stat, { modelsDir: '/m' })).toMatchObject({ dir: '/m/minilm-l6/static' });
+    const both = ConfigSchema.parse({ embedder: { kind: 'onnx', model: 'minilm-l6', dir: '/x' } }).embedder;
+    expect(() => resolveEmbedderSettings(both, { modelsDir: '/m' })).toThrow(/exactly one of embedder.model/);
+    const neither = ConfigSchema.parse({ embedder: { kind: 'static' } }).embedder;
+    expect(() => resolveEmbedderSettings(neither, { modelsDir: '/m' })).toThrow(ConfigError);
   });
 });

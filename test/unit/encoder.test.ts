@@ -263,9 +263,12 @@ async function modelDir(files: Record<string, string | Uint8Array | object>): Pr
 }
 
 const onnxSettings = (dir: string, extra: Partial<Extract<EmbedderSettings, { kind: 'onnx' }>> = {}) =>
-  ({ kind: 'onnx', dir, maxTokens: 128, pooling: 'mean', ...extra }) as const;
+  ({ kind: 'onnx', dir, maxTokens: 128, pooling: 'mean', threads: 1, ...extra }) as const;
 const tfjsSettings = (dir: string, extra: Partial<Extract<EmbedderSettings, { kind: 'tfjs-graph' }>> = {}) =>
   ({ kind: 'tfjs-graph', dir, maxTokens: 128, pooling: 'mean', ...extra }) as const;
+
+/** These tests name directories, never pulled models. */
+const NO_MODELS = { modelsDir: '/nonexistent-models' };
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'modestream-encoder-'));
@@ -278,7 +281,7 @@ afterAll(async () => {
 describe('onnx embedder', () => {
   it('feeds ids, mask and token types, then mean-pools over real tokens and normalises', async () => {
     const dir = await modelDir({ 'model.onnx': onnxModel(fullOnnxGraph()), 'vocab.txt': VOCAB_TXT });
-    const e = await createEmbedder(onnxSettings(dir));
+    const e = await createEmbedder(onnxSettings(dir), NO_MODELS);
     try {
       expect(e.dim).toBe(H);
       expect(e.fingerprint).toMatch(/^onnx-v1\(model=sha256:[0-9a-f]{24},tokenizer=sha256:[0-9a-f]{24},output=last_hidden_state,pooling=mean,maxTokens=128,dim=4\)$/);
@@ -404,7 +407,7 @@ async function graphDir(spec: GraphModelSpec, extra: Record<string, string | obj
 describe('tfjs-graph embedder', () => {
   it('loads model.json and its shards from disk and pools like the hand computation', async () => {
     const dir = await graphDir(graphSpec());
-    const e = await createEmbedder(tfjsSettings(dir));
+    const e = await createEmbedder(tfjsSettings(dir), NO_MODELS);
     const cls = await createTfjsGraphEmbedder(tfjsSettings(dir, { pooling: 'cls' }));
     try {
       expect(e.dim).toBe(H);
