@@ -26,6 +26,7 @@ const config: Config = resolveConfig([
     values: {
       stateDir,
       backend: 'wasm',
+      embedder: { kind: 'hashed' },
       clustering: { fine: 8, experts: 4 },
       experts: { stemChannels: 8, imageHidden: 32, textHidden: 32, projection: 16, training: { batch: 32, checkpointEvery: 1000 } },
       snapshots: { keep: 3 },
