@@ -12,7 +12,7 @@ import { EnvironmentError, StateError, errorMessage } from '../errors.js';
 import type { CaptionEmbedder, ResolvedEmbedderSettings } from './embedder.js';
 import { onnxExternalData, readModelDir, type ModelDir } from './model-dir.js';
 import { normalizeRows, poolTokenStates, type Pooling } from './pooling.js';
-import type { EncodedBatch } from './tokenizer.js';
+import { padBatch, type EncodedBatch } from './tokenizer.js';
 import { FEEDABLE, encoderEmbedder, feedValues, parseEncoderSettings, type BatchResult, type Feedable } from './batching.js';
 
 export type OnnxEmbedderSettings = ResolvedEmbedderSettings<'onnx'>;
@@ -28,6 +28,22 @@ interface InputPlan {
 }
 
 export async function createOnnxEmbedder(settings: OnnxEmbedderSettings): Promise<CaptionEmbedder> {
+  return createOnnxEncoder(settings);
+}
+
+/** The onnx embedder plus direct access to the model with token ids (static-embedder distillation). */
+export interface OnnxEncoder extends CaptionEmbedder {
+  readonly model: ModelDir;
+  /** Every file whose bytes define the model, for fingerprints of what is derived from it. */
+  readonly modelFiles: readonly string[];
+  /**
+   * Pools id sequences given as is (the caller adds [CLS]/[SEP]) with the same feeding and pooling as
+   * embed(): rows.length x dim, L2-normalised. Distillation feeds one vocabulary token per row.
+   */
+  embedIds(rows: readonly (readonly number[])[]): Promise<Float32Array>;
+}
+
+export async function createOnnxEncoder(settings: OnnxEmbedderSettings): Promise<OnnxEncoder> {
   const { maxTokens, pooling, threads } = parseEncoderSettings(OnnxEmbedderConfig, settings, 'onnx');
   const model = await readModelDir({ dir: settings.dir, kind: 'onnx', maxTokens });
   const ort = await loadOrt();
@@ -37,16 +53,31 @@ export async function createOnnxEmbedder(settings: OnnxEmbedderSettings): Promis
     const output = planOutput(session, model.modelFile);
     const run = (batch: EncodedBatch) => runBatch({ ort, session, inputs, output, batch, pooling, file: model.modelFile });
 
-    return await encoderEmbedder({
+    const modelFiles = [model.modelFile, ...(await onnxExternalData(model.modelFile))];
+    const embedder = await encoderEmbedder({
       algorithm: ALGORITHM,
       modelDir: model,
-      modelFiles: [model.modelFile, ...(await onnxExternalData(model.modelFile))],
+      modelFiles,
       output,
       pooling,
       maxTokens,
       run,
       release: () => void session.release().catch(() => undefined),
     });
+    let disposed = false;
+    const embedIds = async (rows: readonly (readonly number[])[]): Promise<Float32Array> => {
+      // The session is released on dispose(); running it afterwards would fail inside onnxruntime.
+      if (disposed) throw new StateError(`${ALGORITHM} encoder used after dispose()`);
+      if (rows.length === 0) return new Float32Array(0);
+      const result = await run(padBatch(rows, model.tokenizer.padId));
+      if (result.dim !== embedder.dim) throw new StateError(`model output changed dimension: ${result.dim}, expected ${embedder.dim}`);
+      return result.rows;
+    };
+    const dispose = () => {
+      disposed = true;
+      embedder.dispose();
+    };
+    return { ...embedder, model, modelFiles, embedIds, dispose };
   } catch (err) {
     void session.release().catch(() => undefined);
     throw err;
