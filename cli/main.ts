@@ -8,8 +8,11 @@ import { ConfigError, EnvironmentError, errorMessage } from '../src/errors.js';
 import { registerBootstrap } from './commands/bootstrap.js';
 import { registerBroker } from './commands/broker.js';
 import { registerDemo } from './commands/demo.js';
+import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
+import { registerModels } from './commands/models.js';
 import { registerProduce } from './commands/produce.js';
+import { registerRoute } from './commands/route.js';
 import { registerRun } from './commands/run.js';
 import { registerSnapshot } from './commands/snapshot.js';
 import { registerStatus } from './commands/status.js';
@@ -29,7 +32,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'log level (log.level)'))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerDemo, registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap, registerTrain, registerSnapshot, registerEval]) register(program);
+  for (const register of [registerDemo, registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap, registerTrain, registerSnapshot, registerEval, registerModels, registerEmbed, registerRoute]) register(program);
   return program;
 }
 

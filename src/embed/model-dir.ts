@@ -5,7 +5,8 @@
  * Layout (what `optimum-cli export onnx`, `tensorflowjs_converter` and the Hugging Face hub produce):
  *   model.onnx | onnx/model.onnx      (onnx; external data beside it as model.onnx_data)
  *   model.json + weight shards        (tfjs-graph)
- *   tokenizer.json | vocab.txt [+ tokenizer_config.json]   (in the root or beside the model file)
+ *   tokenizer.json | vocab.txt + tokenizer_config.json   (in the root or beside the model file;
+ *                                       do_lower_case must be stated: the casing is never guessed)
  *   config.json                       (optional: hidden_size, max_position_embeddings)
  * Missing files are ConfigErrors (the setting points at the wrong place); unreadable or corrupt ones
  * are StateErrors. Both name the file and what was expected.
@@ -44,7 +45,7 @@ export interface ModelDir {
   kind: ModelKind;
   /** model.onnx or model.json (absolute). */
   modelFile: string;
-  /** tokenizer.json, or vocab.txt plus tokenizer_config.json when present (absolute): they define the ids. */
+  /** tokenizer.json, or vocab.txt plus tokenizer_config.json (absolute): they define the ids. */
   tokenizerFiles: string[];
   tokenizer: WordPieceTokenizer;
   hiddenSize?: number;
@@ -85,18 +86,21 @@ export async function readModelDir({ dir, kind, maxTokens }: ReadModelDirOptions
 
 async function readTokenizer(dirs: readonly string[], shownDir: string) {
   const json = await firstFile(dirs, ['tokenizer.json']);
-  // tokenizer.json describes the whole pipeline; vocab.txt needs the casing from tokenizer_config.json.
+  // tokenizer.json describes the whole pipeline (its normalizer states the casing); vocab.txt needs
+  // tokenizer_config.json for it, and the builder refuses a vocab.txt whose casing nobody states.
   if (json) return { tokenizerFiles: [json], tokenizer: tokenizerFromJson(await readJson(json), json) };
   const vocab = await firstFile(dirs, ['vocab.txt']);
   if (!vocab) {
-    throw new ConfigError(`no tokenizer in "${shownDir}": expected tokenizer.json (Hugging Face, WordPiece) or vocab.txt`);
+    throw new ConfigError(
+      `no tokenizer in "${shownDir}": expected tokenizer.json (Hugging Face, WordPiece) or vocab.txt with a tokenizer_config.json stating do_lower_case`,
+    );
   }
   const configFile = join(dirname(vocab), 'tokenizer_config.json');
   const config = await readJsonIfPresent(configFile, TokenizerConfigJson);
   const text = await readText(vocab);
   return {
-    tokenizerFiles: config ? [vocab, configFile] : [vocab],
-    tokenizer: tokenizerFromVocabTxt(config ? { text, config } : { text }),
+    tokenizerFiles: [vocab, configFile],
+    tokenizer: tokenizerFromVocabTxt(config ? { text, config } : { text }, vocab),
   };
 }
 

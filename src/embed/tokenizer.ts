@@ -276,20 +276,27 @@ export function parseVocabTxt(text: string): string[] {
   return lines;
 }
 
-/**
- * Without tokenizer_config.json, vocab.txt does not say whether the model is cased. A cased BERT
- * vocabulary holds thousands of capitalised words and an uncased one none (besides [CLS]-style
- * specials), so the absence of upper-case letters means "uncased".
- */
-export function looksUncased(vocab: readonly string[]): boolean {
-  return !vocab.some((t) => !/^\[[A-Z_]+\]$|^<[^>]+>$/.test(t) && /\p{Lu}/u.test(t));
-}
+/** What to add when a vocab.txt model does not state its casing. */
+const CASING_FIX =
+  'add a tokenizer_config.json beside vocab.txt that states it: {"do_lower_case": true} for an uncased model ' +
+  '(bert-base-uncased, all-MiniLM-L6-v2, SimCSE ...-uncased) or {"do_lower_case": false} for a cased one; ' +
+  "or use the model's tokenizer.json instead";
 
-export function tokenizerFromVocabTxt(source: VocabTxtSource): WordPieceTokenizer {
+/**
+ * vocab.txt alone does not say whether the model lowercases its input, and the vocabulary cannot tell
+ * us reliably: uncased vocabularies still hold capitals outside ASCII ("ℝ" in MiniLM's). A wrong guess
+ * is silent (capitalised captions become [UNK], embeddings drift), so the casing must come from the
+ * model's tokenizer_config.json, and a vocabulary without it is refused.
+ */
+export function tokenizerFromVocabTxt(source: VocabTxtSource, file = 'vocab.txt'): WordPieceTokenizer {
   const vocab = parseVocabTxt(source.text);
-  if (vocab.length === 0) throw new StateError('vocab.txt is empty: expected one WordPiece token per line');
-  const c = source.config ?? {};
-  const lowercase = c.do_lower_case ?? looksUncased(vocab);
+  if (vocab.length === 0) throw new StateError(`${file} is empty: expected one WordPiece token per line`);
+  const c = source.config;
+  if (c?.do_lower_case === undefined) {
+    const why = c ? 'its tokenizer_config.json has no "do_lower_case" key' : 'there is no tokenizer_config.json beside it';
+    throw new ConfigError(`${file}: cannot tell whether the model lowercases its input (${why}); modestream does not guess the casing: ${CASING_FIX}`);
+  }
+  const lowercase = c.do_lower_case;
   const specials = {
     unkToken: c.unk_token ?? BERT_SPECIALS.unkToken,
     clsToken: c.cls_token ?? BERT_SPECIALS.clsToken,
@@ -323,12 +330,13 @@ const AddedToken = z.object({
   normalized: z.boolean().default(false),
 });
 
+/** Hugging Face requires these keys too (it refuses the file without them); we never fill in a casing. */
 const BertNormalizer = z.object({
   type: z.literal('BertNormalizer'),
-  clean_text: z.boolean().default(true),
-  handle_chinese_chars: z.boolean().default(true),
+  clean_text: z.boolean(),
+  handle_chinese_chars: z.boolean(),
   strip_accents: z.boolean().nullable().default(null),
-  lowercase: z.boolean().default(true),
+  lowercase: z.boolean(),
 });
 
 const SpecialPiece = z.object({ SpecialToken: z.object({ id: z.string(), type_id: z.number().int() }) });
@@ -375,6 +383,16 @@ export function tokenizerFromJson(raw: unknown, file = 'tokenizer.json'): WordPi
 
   let norm = { lowercase: false, stripAccents: false, cleanText: false, handleChineseChars: false };
   if (t.normalizer) {
+    if (t.normalizer.type === 'BertNormalizer') {
+      const n = t.normalizer as Record<string, unknown>;
+      const missing = ['lowercase', 'clean_text', 'handle_chinese_chars'].filter((k) => typeof n[k] !== 'boolean');
+      if (missing.length) {
+        throw new ConfigError(
+          `${file}: normalizer BertNormalizer has no boolean ${missing.map((k) => `"${k}"`).join(', ')} (Hugging Face requires them too); ` +
+            'modestream does not guess how the model normalises text: "lowercase" is true for an uncased model, false for a cased one',
+        );
+      }
+    }
     const bert = BertNormalizer.safeParse(t.normalizer);
     if (!bert.success) throw unsupported(`normalizer "${t.normalizer.type}"`);
     const b = bert.data;
