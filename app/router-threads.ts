@@ -6,6 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../src/config.js';
+import type { CacheLookups } from '../src/embed/cache.js';
 import { EnvironmentError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { RunningStage, StageOptions } from '../streams/stage.js';
@@ -14,7 +15,15 @@ import type { ToParent, ToWorker } from './router-worker.js';
 const WORKER_URL = new URL('./router-worker.js', import.meta.url);
 const STOP_TIMEOUT_MS = 60_000;
 
-export async function startRouterThreads({ config, logger, count, onChunk }: { config: Config; logger: Logger; count: number; onChunk?: StageOptions['onChunk'] }): Promise<RunningStage> {
+export interface RouterThreadsOptions {
+  config: Config;
+  logger: Logger;
+  count: number;
+  onChunk?: StageOptions['onChunk'];
+  onCacheLookups?: (lookups: CacheLookups) => void;
+}
+
+export async function startRouterThreads({ config, logger, count, onChunk, onCacheLookups }: RouterThreadsOptions): Promise<RunningStage> {
   let stopping = false;
   const threads = new Map<number, Worker>();
 
@@ -25,6 +34,7 @@ export async function startRouterThreads({ config, logger, count, onChunk }: { c
       let ready = false;
       worker.on('message', (m: ToParent) => {
         if (m.type === 'chunk') onChunk?.(m.info);
+        else if (m.type === 'cache') onCacheLookups?.(m.lookups);
         else if (m.type === 'ready') {
           ready = true;
           resolve();

@@ -2,11 +2,13 @@
  * A router in its own thread: the router's CPU work (validation, embedding, the routing matmul,
  * encoding) runs beside the sharder's instead of taking turns with it on one event loop. The thread
  * holds its own Kafka client, embedder and tensor backend, and reads centroid epochs from the shared
- * LMDB environment. It reports each chunk to the parent (metrics) and stops on request.
+ * LMDB environment. It reports each chunk and its embedding-cache lookups to the parent (metrics) and
+ * stops on request.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createRoutingSource } from '../src/cluster/routing.js';
 import type { Config } from '../src/config.js';
+import { withEmbeddingCache, type CacheLookups } from '../src/embed/cache.js';
 import { createEmbedder } from '../src/embed/embedder.js';
 import { errorMessage } from '../src/errors.js';
 import { initBackend } from '../src/tensor/backend.js';
@@ -20,6 +22,7 @@ import type { StageOptions } from '../streams/stage.js';
 export type ToParent =
   | { type: 'ready' }
   | { type: 'chunk'; info: Parameters<NonNullable<StageOptions['onChunk']>>[0] }
+  | { type: 'cache'; lookups: CacheLookups }
   | { type: 'stopped' }
   | { type: 'failed'; error: string };
 export type ToWorker = { type: 'stop' };
@@ -31,7 +34,10 @@ const logger = createLogger(config, 'modestream', { thread: `router-${index}` })
 
 try {
   await initBackend(config.backend);
-  const embedder = await createEmbedder(config.embedder, { modelsDir: config.modelsDir });
+  const embedder = withEmbeddingCache(await createEmbedder(config.embedder, { modelsDir: config.modelsDir }), {
+    entries: config.pipeline.embedCache,
+    onLookups: (lookups) => send({ type: 'cache', lookups }),
+  });
   const env = openStateEnv({ dir: config.stateDir });
   const routing = createRoutingSource({ centroids: createCentroidStore({ env }), embedder: embedder.fingerprint, logger });
   const kafka = createKafka({ settings: config.kafka, logger: logger.child({ component: 'kafka' }) });

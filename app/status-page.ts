@@ -161,6 +161,7 @@ const SCRIPT = String.raw`
       stat('Dead letters', int(r.deadLettered), r.deadLettered === null ? 'Kafka unavailable' : null, 'stat-dead-letters'),
       stat('Snapshot', r.snapshot ? 'v' + r.snapshot.version : 'none', r.snapshot ? 'epoch ' + r.snapshot.epoch + ', ' + age(secondsSince(r.snapshot.createdAt)) + ' ago' : null, 'stat-snapshot'),
       stat('Backend', r.backend ? r.backend.name : dash(), r.backend && r.backend.adapter ? r.backend.adapter : null, 'stat-backend'),
+      stat('Embedder', r.embedder.kind + (r.embedder.model ? ' ' + r.embedder.model : ''), (r.embedder.dim !== null ? r.embedder.dim + '-d ' : '') + (r.embedder.fingerprint || '') + (r.embedder.mismatch ? ' — epoch built with another embedder' : ''), 'stat-embedder'),
     ]);
   }
 

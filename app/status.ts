@@ -27,6 +27,8 @@ export interface StatusSources {
   models: ModelStore;
   admin?: Admin;
   backend?: BackendInfo;
+  /** The loaded caption embedder, where this process has one (the CLI's status does not load it). */
+  embedder?: { dim: number; fingerprint: string };
   /** Freshness, queue, running and failing jobs (from the training scheduler when this process runs one). */
   scheduler?: SchedulerView;
   events?: EventLog;
@@ -35,7 +37,7 @@ export interface StatusSources {
   metrics?: Metrics;
 }
 
-export async function collectStatus({ config, store, centroids, models, admin, backend, scheduler, events, snapshots, metrics }: StatusSources): Promise<StatusReport> {
+export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots, metrics }: StatusSources): Promise<StatusReport> {
   const freshness = new Map((scheduler?.experts ?? []).map((f) => [f.expert, f]));
   const queued = new Set(scheduler?.queue.map((q) => q.name));
   const running = new Set(scheduler?.running);
@@ -58,6 +60,13 @@ export async function collectStatus({ config, store, centroids, models, admin, b
   const report: StatusReport = {
     generatedAt: new Date().toISOString(),
     brokers: config.kafka.brokers,
+    embedder: {
+      kind: config.embedder.kind,
+      ...('model' in config.embedder && config.embedder.model ? { model: config.embedder.model } : {}),
+      dim: embedder?.dim ?? model?.dim ?? null,
+      fingerprint: embedder?.fingerprint ?? model?.embedder ?? null,
+      mismatch: Boolean(embedder && model && model.embedder !== embedder.fingerprint),
+    },
     centroids: model
       ? {
           epoch: model.epoch,

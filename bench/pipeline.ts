@@ -18,11 +18,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { startLocalKafka, stopLocalKafka } from '../deploy/kafka/local-kafka.js';
 import { openCore, startApp } from '../app/run.js';
 import { clusterSample } from '../src/cluster/bootstrap.js';
 import { resolveConfig, type Config } from '../src/config.js';
 import { silentLogger } from '../src/logger.js';
+import { benchBroker, committed, fmt, sleep, waitUntil } from './harness.js';
 import { createSyntheticFeed } from './synthetic.js';
 
 const { values: args } = parseArgs({
@@ -41,7 +41,6 @@ const SOAK_SECONDS = Number(args.seconds);
 const SOAK_RATE = Number(args.rate);
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 /** Resident memory split: anonymous (heaps, wasm, buffers: what a leak grows) and file-backed (LMDB's map). */
 function memory(): { rss: number; anon: number; file: number } {
   const status = readFileSync('/proc/self/status', 'utf8');
@@ -49,13 +48,11 @@ function memory(): { rss: number; anon: number; file: number } {
   return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
 }
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const tag = randomUUID().slice(0, 6);
-  const brokerDir = mkdtempSync(join(tmpdir(), 'modestream-bench-kafka-'));
-  const broker = { port: 19292, controllerPort: 19293, dataDir: brokerDir, heapMb: 768, startTimeoutMs: 180_000 };
-  const brokers = args.brokers ?? (await startLocalKafka(broker)).bootstrap;
+  const broker = await benchBroker(args.brokers);
+  const { brokers } = broker;
   const stateRoot = mkdtempSync(join(tmpdir(), 'modestream-bench-state-'));
   const kafka = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.ERROR });
   const config = (phase: string, extra: Record<string, unknown> = {}): Config =>
@@ -222,19 +219,9 @@ async function main(): Promise<void> {
     }
     console.log(JSON.stringify(results));
   } finally {
-    if (!args.brokers) await stopLocalKafka(broker);
-    rmSync(brokerDir, { recursive: true, force: true });
+    await broker.close();
     rmSync(stateRoot, { recursive: true, force: true });
   }
-}
-
-async function committed(admin: ReturnType<Kafka['admin']>, groupId: string, topic: string): Promise<number> {
-  const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
-  return (offsets[0]?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
-}
-
-async function waitUntil(done: () => Promise<boolean>): Promise<void> {
-  while (!(await done())) await sleep(100);
 }
 
 await main();

@@ -10,6 +10,18 @@ export const StatusReport = z.object({
   generatedAt: z.string(),
   brokers: z.array(z.string()),
   backend: z.object({ name: z.string(), adapter: z.string().optional() }).optional(),
+  /**
+   * The caption embedder that defines the routing space: the configured kind (and pulled model), with
+   * the dimension and fingerprint of the loaded embedder, or of the newest epoch when none is loaded.
+   */
+  embedder: z.object({
+    kind: z.string(),
+    model: z.string().optional(),
+    dim: z.number().int().nullable(),
+    fingerprint: z.string().nullable(),
+    /** True when the newest epoch was built in another space than the configured embedder's. */
+    mismatch: z.boolean(),
+  }),
   centroids: z
     .object({
       epoch: z.number().int(),

@@ -46,7 +46,7 @@ export function registerEval(program: Command): void {
       const [{ initBackend }, { loadSnapshot }, evals] = await Promise.all([import('../../src/tensor/backend.js'), import('../../client/index.js'), import('../../app/eval/fashion-mnist.js')]);
       const backend = await initBackend(config.backend);
       const where = flags.snapshot === 'latest' ? snapshotsDirOf(config) : flags.snapshot;
-      const snapshot = await loadSnapshot(where, { ...(flags.embedderDir ? { embedderDir: flags.embedderDir } : {}) });
+      const snapshot = await loadSnapshot(where, { modelsDir: config.modelsDir, ...(flags.embedderDir ? { embedderDir: flags.embedderDir } : {}) });
       const choice = flags.formula ? { formula: flags.formula as 'code', ...(flags.expert !== undefined ? { expert: flags.expert } : {}) } : undefined;
       try {
         const test = await evals.fashionMnistTestSet({ perClass: flags.perClass });

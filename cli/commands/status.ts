@@ -65,6 +65,8 @@ function formatStatus(r: StatusReport, audit?: { records: number; ids: number; p
           `fine sizes ${c.fineSpread.min}-${c.fineSpread.max} (cv ${c.fineSpread.cv.toFixed(2)}), ${c.balanced ? 'balanced' : 'plain'}${c.oneStage ? ', one-stage' : ''}`
       : `centroids: none yet (reservoir ${r.reservoir.seen}/${r.reservoir.capacity})`,
   );
+  const e = r.embedder;
+  lines.push(`embedder: ${e.kind}${e.model ? ` ${e.model}` : ''}${e.dim !== null ? `, ${e.dim}-d` : ''}${e.fingerprint ? `, ${e.fingerprint}` : ''}${e.mismatch ? ' (MISMATCH: the newest epoch was built with another embedder)' : ''}`);
   lines.push(`records: ${r.totalRecords} stored, ${r.unrouted} waiting for routing, ${r.deadLettered ?? '?'} dead-lettered`);
   lines.push('', 'expert  records  fine  version  pending  oldest pending  state      last record');
   for (const e of r.experts) {

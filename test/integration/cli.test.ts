@@ -52,6 +52,15 @@ describe('modestream CLI', () => {
     expect(second.output).toContain('not valid JSON');
   });
 
+  test('run with the default embedder and no pulled model refuses with the command to run, exit 2', async () => {
+    const deployment = testDeployment(brokers, { MODESTREAM_MODELS_DIR: join(tmp, 'no-models') });
+    const { MODESTREAM_EMBEDDER__KIND: _hashed, ...env } = deployment.env;
+    const { code, output } = await cli(['run'], env);
+    expect(code).toBe(2);
+    expect(output).toContain('modestream models pull minilm-l6');
+    expect(output).not.toMatch(/\n\s+at /);
+  });
+
   test('status on a state dir that does not exist says so and exits 1', async () => {
     const { code, output } = await cli(['status', '--state-dir', join(tmp, 'nothing-here')], {});
     expect(code).toBe(1);

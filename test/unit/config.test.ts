@@ -8,7 +8,9 @@ describe('configuration layers', () => {
       envLayer({
         MODESTREAM_KAFKA__BROKERS: '10.0.0.1:9092,10.0.0.2:9092',
         MODESTREAM_EXPERTS__CONV_CHANNELS: '4',
+        MODESTREAM_EMBEDDER__KIND: 'hashed',
         MODESTREAM_EMBEDDER__CHAR_NGRAMS: '3,5',
+        MODESTREAM_MODELS_DIR: '/opt/models',
         UNRELATED: 'x',
         // Process knobs share the prefix but are not keys: no "unknown key" for them.
         MODESTREAM_CONFIG: '/etc/modestream.json',
@@ -18,8 +20,14 @@ describe('configuration layers', () => {
       }),
     ]);
     expect(config.experts.convChannels).toEqual([4]);
-    expect(config.embedder).toMatchObject({ charNgrams: [3, 5] });
+    expect(config.embedder).toMatchObject({ kind: 'hashed', charNgrams: [3, 5] });
+    expect(config.modelsDir).toBe('/opt/models');
     expect(JSON.stringify(config.kafka.brokers)).toContain('10.0.0.2:9092');
+  });
+
+  test('embedder keys without a kind adjust the default (pulled MiniLM) embedder; a hashed-only key is refused by name', () => {
+    expect(resolveConfig([envLayer({ MODESTREAM_EMBEDDER__THREADS: '2' })]).embedder).toMatchObject({ kind: 'onnx', model: 'minilm-l6', threads: 2 });
+    expect(() => resolveConfig([envLayer({ MODESTREAM_EMBEDDER__CHAR_NGRAMS: '3,5' })])).toThrow(/embedder\.charNgrams: unknown key \(from MODESTREAM_EMBEDDER__CHAR_NGRAMS\)/);
   });
 
   test('later layers win over earlier ones', () => {
