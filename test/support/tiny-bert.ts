@@ -1,7 +1,7 @@
 /**
  * A tiny uncased BERT-like encoder for tests: a 27-token WordPiece vocabulary and an ONNX graph whose
  * last_hidden_state is word[input_ids] + type[token_type_ids] + attention_mask * MASK_ROW (H = 4).
- * Same values as the models built in test/unit/encoder.test.ts.
+ * Shared by the encoder, static-embedder and model-pull tests.
  */
 import { DataType, f32Initializer, i64Initializer, onnxModel, type GraphSpec } from './onnx-writer.js';
 

@@ -9,21 +9,13 @@ import { createTfjsGraphEmbedder } from '../../src/embed/tfjs-graph.js';
 import { tokenizerFromJson, tokenizerFromVocabTxt } from '../../src/embed/tokenizer.js';
 import { ConfigError, EnvironmentError, StateError } from '../../src/errors.js';
 import { initBackend } from '../../src/tensor/backend.js';
-import { DataType, f32Initializer, i64Initializer, onnxModel, type GraphSpec } from '../support/onnx-writer.js';
+import { DataType, f32Initializer, onnxModel, type GraphSpec } from '../support/onnx-writer.js';
 import { constNode, placeholder, writeGraphModel, type ConstWeight, type GraphModelSpec } from '../support/tfjs-graph-writer.js';
+import { H, MASK_ROW, TYPE, VOCAB, VOCAB_TXT, WORD, fullOnnxGraph, wordRow } from '../support/tiny-bert.js';
 
 // --- a tiny uncased BERT vocabulary ------------------------------------------------------------------
 
-const VOCAB = [
-  '[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', // 0-4
-  'a', 'red', 'shirt', '##s', 't', // 5-9
-  '-', 'cafe', 'boot', ',', '.', // 10-14
-  '!', 'un', '##aff', '##able', 'photo', // 15-19
-  'of', '中', '文', 'the', '$', // 20-24
-  '##ning', 'run', // 25-26
-];
 const ID = Object.fromEntries(VOCAB.map((t, i) => [t, i])) as Record<string, number>;
-const VOCAB_TXT = `${VOCAB.join('\n')}\n`;
 const uncased = () => tokenizerFromVocabTxt({ text: VOCAB_TXT, config: { do_lower_case: true } });
 /** vocab.txt must come with the casing stated (see tokenizer.test.ts). */
 const VOCAB_FILES = { 'vocab.txt': VOCAB_TXT, 'tokenizer_config.json': { do_lower_case: true } };
@@ -173,13 +165,7 @@ describe('WordPiece tokenizer (tokenizer.json)', () => {
 
 // --- tiny models ---------------------------------------------------------------------------------------
 
-const H = 4;
-/** Word-embedding table: distinct, non-zero rows (the [PAD] row too, so padding leaks would show). */
-const wordRow = (id: number) => [Math.sin(id + 1), Math.cos(2 * id + 1), (id % 5) - 1.5, 0.1 * id + 0.05];
-const WORD = VOCAB.flatMap((_, id) => wordRow(id));
-const TYPE = [0.5, -0.25, 0.125, 1, /* type 1: */ 9, 9, 9, 9];
-/** Added to every real token through the attention mask, so a mask not fed (or fed wrong) shows. */
-const MASK_ROW = [0.3, 0.2, -0.1, 0.4];
+// VOCAB, H, wordRow, WORD, TYPE, MASK_ROW and fullOnnxGraph come from test/support/tiny-bert.ts.
 
 function normalized(v: number[]): number[] {
   const n = Math.hypot(...v);
@@ -208,30 +194,6 @@ function expectRowsClose(e: CaptionEmbedder, out: Float32Array, expected: number
     const got = Array.from(out.subarray(i * e.dim, (i + 1) * e.dim));
     got.forEach((x, d) => expect(x).toBeCloseTo(row[d]!, 5));
   });
-}
-
-/** last_hidden_state = word[input_ids] + type[token_type_ids] + mask * MASK_ROW; every input used. */
-function fullOnnxGraph(word = WORD): GraphSpec {
-  const dyn = (name: string) => ({ name, elemType: DataType.INT64, shape: ['batch', 'seq'] });
-  return {
-    inputs: [dyn('input_ids'), dyn('attention_mask'), dyn('token_type_ids')],
-    outputs: [{ name: 'last_hidden_state', elemType: DataType.FLOAT, shape: ['batch', 'seq', H] }],
-    initializers: [
-      f32Initializer('word', [VOCAB.length, H], word),
-      f32Initializer('type', [2, H], TYPE),
-      f32Initializer('mask_row', [H], MASK_ROW),
-      i64Initializer('axis2', [1], [2]),
-    ],
-    nodes: [
-      { op: 'Gather', inputs: ['word', 'input_ids'], outputs: ['w'], attributes: { axis: 0 } },
-      { op: 'Gather', inputs: ['type', 'token_type_ids'], outputs: ['t'], attributes: { axis: 0 } },
-      { op: 'Cast', inputs: ['attention_mask'], outputs: ['mf'], attributes: { to: DataType.FLOAT } },
-      { op: 'Unsqueeze', inputs: ['mf', 'axis2'], outputs: ['mf3'] },
-      { op: 'Mul', inputs: ['mf3', 'mask_row'], outputs: ['m'] },
-      { op: 'Add', inputs: ['w', 't'], outputs: ['wt'] },
-      { op: 'Add', inputs: ['wt', 'm'], outputs: ['last_hidden_state'] },
-    ],
-  };
 }
 
 /** A model that pools itself: sentence_embedding = mean over positions of word[input_ids] (int32 ids). */

@@ -9,6 +9,7 @@ import { covariance, pca, projectRows, symmetricEigen, zipfSifWeights } from '..
 import { StaticModelJson, createStaticEmbedder, float32FromLE, float32ToLE } from '../../src/embed/static.js';
 import { ConfigError, StateError } from '../../src/errors.js';
 import { DataType, f32Initializer, i64Initializer, onnxModel, type GraphSpec } from '../support/onnx-writer.js';
+import { H, MASK_ROW, wordRow } from '../support/tiny-bert.js';
 
 // --- small linear-algebra helpers for the expectations ---------------------------------------------
 
@@ -170,9 +171,7 @@ const VOCAB = [
 ];
 const ID = Object.fromEntries(VOCAB.map((t, i) => [t, i])) as Record<string, number>;
 const SPECIAL_IDS = [0, 1, 2, 3, 4, 5, 6];
-const H = 4;
-const wordRow = (id: number) => [Math.sin(id + 1), Math.cos(2 * id + 1), (id % 5) - 1.5, 0.1 * id + 0.05];
-const MASK_ROW = [0.3, 0.2, -0.1, 0.4];
+// H, wordRow and MASK_ROW come from test/support/tiny-bert.ts; the vocabulary and graph here are this test's own.
 
 /** last_hidden_state = tanh(word[input_ids] + attention_mask * MASK_ROW): non-linear, every input used. */
 function encoderGraph(): GraphSpec {
