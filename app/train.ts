@@ -103,7 +103,7 @@ async function trainWith(core: Core, { config, logger, target, steps, batch, onP
       const seed = models.latest(SEED);
       if (!seed) throw new EnvironmentError(`${name}: no seed model yet; train it first (modestream train --seed, or --all)`);
       // An expert continues from its own newest version; a new one (spawned, split off) from the model
-      // the drift logic named, else from the seed (DESIGN.md section 2: experts branch from the seed).
+      // the drift logic named, else from the seed (ARCHITECTURE.md section 2: experts branch from the seed).
       const origin = core.centroids.latest()?.origins[target.expert];
       const from = models.latest(name) ? name : origin && models.latest(origin) ? origin : SEED;
       const version = models.latest(from)!.version;

@@ -1,5 +1,5 @@
 /**
- * The training scheduler (DESIGN.md section 3): decides which model trains next and runs it as a child
+ * The training scheduler (ARCHITECTURE.md section 3): decides which model trains next and runs it as a child
  * process (`modestream train`), so a training job that crashes or is killed never takes ingestion with
  * it; the previous snapshot keeps being served, and the job is retried with exponential backoff.
  *

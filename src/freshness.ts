@@ -1,5 +1,5 @@
 /**
- * Expert freshness (DESIGN.md section 3): what arrived since an expert's last training started, how old
+ * Expert freshness (ARCHITECTURE.md section 3): what arrived since an expert's last training started, how old
  * the oldest of it is, whether that makes the expert due, and in which order due experts train. Pure.
  */
 import type { ControllerSettings } from './config.js';

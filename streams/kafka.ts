@@ -20,7 +20,7 @@ export function createKafka({ settings, logger, retries = 12 }: CreateKafkaOptio
     brokers: settings.brokers,
     ssl: settings.ssl,
     connectionTimeout: settings.connectionTimeoutMs,
-    // Reconnect patiently: a broker restart must not crash the stages (DESIGN.md "Nothing lost").
+    // Reconnect patiently: a broker restart must not crash the stages (ARCHITECTURE.md section 4).
     retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries },
     logLevel: logLevel.WARN,
     logCreator: () => ({ namespace, level, log }) => {

@@ -1,6 +1,6 @@
 /**
  * Routing with one centroid epoch: a caption embedding goes to its nearest fine center (squared L2,
- * DESIGN.md section 2 step 3) and to that center's expert. The fine centers stay resident on the tensor
+ * ARCHITECTURE.md section 2 step 3) and to that center's expert. The fine centers stay resident on the tensor
  * backend; one call routes a whole chunk with one matmul.
  */
 import type { Route } from '../contract/routed.js';

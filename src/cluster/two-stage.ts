@@ -1,5 +1,5 @@
 /**
- * MoDE's clustering (DESIGN.md section 2): fine k-means of the caption embeddings into m centers, then
+ * MoDE's clustering (ARCHITECTURE.md section 2): fine k-means of the caption embeddings into m centers, then
  * coarse k-means of the m fine centers into n experts; each fine center belongs to the expert of its
  * nearest coarse center. The one-stage ablation clusters the points straight into n.
  */
@@ -21,7 +21,7 @@ export type ClusteringOptions = Pick<ClusteringSettings, 'fine' | 'experts' | 'b
   /** Balanced runs: allowed excess over n/k per cluster. Default 0. */
   balanceTolerance?: number;
   /**
-   * How fine centers join experts. 'nearest' (DESIGN.md, the paper) or 'balanced' (the official
+   * How fine centers join experts. 'nearest' (ARCHITECTURE.md section 2, the paper) or 'balanced' (the official
    * code's `predict`, which runs the auction again: n experts of m/n fine centers each). Default 'nearest'.
    */
   expertAssignment?: 'nearest' | 'balanced';

@@ -1,5 +1,5 @@
 /**
- * The MoDE ensemble at inference (DESIGN.md section 2, step 5): the task's texts (class names with
+ * The MoDE ensemble at inference (ARCHITECTURE.md section 2, step 5): the task's texts (class names with
  * prompts, or a retrieval corpus) are embedded with the caption embedder and routed to their nearest
  * fine centers, which gives p(c|T) (weights.ts); every expert scores images against the texts by cosine
  * similarity in its own space; the output is the p-weighted sum. No labels, no parameter updates.

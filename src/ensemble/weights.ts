@@ -1,5 +1,5 @@
 /**
- * Task-adaptive routing weights p(c|T) of the MoDE ensemble (DESIGN.md section 2, step 5): which experts
+ * Task-adaptive routing weights p(c|T) of the MoDE ensemble (ARCHITECTURE.md section 2, step 5): which experts
  * a task (its class names, or its texts) belongs to, from the distances of the task's embeddings to the
  * fine cluster centers, without labels and without touching any parameter.
  *

@@ -2,7 +2,7 @@
  * The few layers the experts need, written so that training runs on every backend we support:
  * - dense: matMul with a custom gradient that transposes explicitly. tfjs's autograd for matMul uses
  *   transpose flags, which tfjs-backend-wasm runs ~3x slower than an explicit transpose followed by a
- *   plain matMul (DESIGN.md section 6; measured 1.2 vs 17 GFLOP/s for the forward flag).
+ *   plain matMul (ARCHITECTURE.md section 5; measured 1.2 vs 17 GFLOP/s for the forward flag).
  * - conv3x3: "same" 3x3 convolution as im2col from nine shifted slices and one dense. tfjs-backend-wasm
  *   has no Conv2DBackpropFilter kernel, so tf.conv2d cannot be trained there; slices, pads, concat and
  *   matMul all have gradients everywhere.

@@ -1,6 +1,6 @@
 /**
  * A CLIP data expert: an image tower and a text tower projecting into one L2-normalised space, and a
- * learnable temperature (DESIGN.md section 2, "Experts"). The text tower reads the caption embedding
+ * learnable temperature (ARCHITECTURE.md section 2, "Experts"). The text tower reads the caption embedding
  * (the same one routing uses); the image tower is a small CNN over pixels (a patchify stem, optional
  * 3x3 stages, a hidden layer) or an MLP over precomputed image embeddings. The model is plain variables plus pure forward functions, so one builder serves
  * training, checkpoints and the ensemble; nothing here does I/O or logging.

@@ -1,5 +1,5 @@
 /**
- * Picks the TensorFlow.js backend at start-up, best first (DESIGN.md section 5):
+ * Picks the TensorFlow.js backend at start-up, best first (ARCHITECTURE.md section 5):
  * tensorflow-gpu (@tensorflow/tfjs-node-gpu) > webgpu (Dawn through the `webgpu` package) >
  * tensorflow (@tensorflow/tfjs-node) > wasm > cpu. The native packages are optional: they cannot be
  * installed offline, so they are only tried when present.
