@@ -15,7 +15,8 @@ import { StateError } from '../src/errors.js';
 
 export type Files = Record<string, Uint8Array | string>;
 
-async function fsyncPath(path: string): Promise<void> {
+/** fsync a file or directory (a rename is durable only once its directory is synced). */
+export async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();

@@ -1,12 +1,6 @@
 /** sha256 + size checks shared by wheel extraction and model-directory verification. */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { StateError, errorMessage } from '../../src/errors.js';
-
-export interface Digest {
-  sha256: string;
-  bytes: number;
-}
+import type { Digest } from '../../src/embed/model-dir.js';
+import { StateError } from '../../src/errors.js';
 
 /** A file whose bytes are not the ones the catalog lists; the message names it and both digests. */
 export class DigestMismatchError extends StateError {}
@@ -16,18 +10,4 @@ export function checkDigest(label: string, actual: Digest, expected: Digest, rem
   throw new DigestMismatchError(
     `${label} is corrupt: sha256 ${actual.sha256} (${actual.bytes} bytes), expected ${expected.sha256} (${expected.bytes} bytes); ${remedy}`,
   );
-}
-
-export async function digestFile(path: string): Promise<Digest> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  try {
-    for await (const chunk of createReadStream(path)) {
-      hash.update(chunk as Buffer);
-      bytes += (chunk as Buffer).length;
-    }
-  } catch (err) {
-    throw new StateError(`cannot read ${path}: ${errorMessage(err)}`, { cause: err });
-  }
-  return { sha256: hash.digest('hex'), bytes };
 }

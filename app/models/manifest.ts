@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { StateError, errorMessage } from '../../src/errors.js';
 import { MODEL_MANIFEST_FILE, MODEL_NOTICE_FILE, entryFiles, type CatalogEntry } from '../../src/models/catalog.js';
-import { checkDigest, digestFile } from './digest.js';
+import { digestFile } from '../../src/embed/model-dir.js';
+import { checkDigest } from './digest.js';
 
 export const MANIFEST_FILE = MODEL_MANIFEST_FILE;
 export const NOTICE_FILE = MODEL_NOTICE_FILE;

@@ -4,9 +4,10 @@
  * and NOTICE, optionally distills a static embedder, then renames the directory into place.
  * A directory at `<modelsDir>/<name>` with a manifest is therefore always complete.
  */
-import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { STATIC_SUBDIR } from '../../src/embed/embedder.js';
+import { fsyncPath } from '../../state/artifacts.js';
 import { ConfigError, StateError } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 import { findModel, type CatalogEntry } from '../../src/models/catalog.js';
@@ -93,7 +94,7 @@ async function pullInto(entry: CatalogEntry, dir: string, cacheDir: string, opti
     await writeFile(join(partial, NOTICE_FILE), noticeText(manifest));
     await writeManifest(partial, manifest);
     if (options.distill) manifest = await distillInto(partial, manifest, options);
-    await syncDir(partial);
+    await fsyncPath(partial);
     await swapIntoPlace(partial, dir);
     return manifest;
   } catch (err) {
@@ -121,17 +122,8 @@ async function swapIntoPlace(partial: string, dir: string): Promise<void> {
   const hadOld = await exists(dir);
   if (hadOld) await rename(dir, old);
   await rename(partial, dir);
-  await syncDir(resolve(dir, '..'));
+  await fsyncPath(resolve(dir, '..'));
   if (hadOld) await rm(old, { recursive: true, force: true });
-}
-
-async function syncDir(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -152,19 +152,30 @@ export function resolveInside(dir: string, name: string, referrer: string): stri
 export async function hashFiles(files: readonly string[]): Promise<string> {
   const all = createHash('sha256');
   for (const file of files) {
-    const one = createHash('sha256');
-    let size = 0;
-    try {
-      for await (const chunk of createReadStream(file)) {
-        one.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
-      }
-    } catch (err) {
-      throw new StateError(`cannot read ${file}: ${errorMessage(err)}`, { cause: err });
-    }
-    all.update(`${basename(file)}\0${size}\0${one.digest('hex')}\n`);
+    const { sha256, bytes } = await digestFile(file);
+    all.update(`${basename(file)}\0${bytes}\0${sha256}\n`);
   }
   return all.digest('hex');
+}
+
+export interface Digest {
+  sha256: string;
+  bytes: number;
+}
+
+/** One file's sha256 and size, streamed (models are tens of MB); unreadable is a StateError naming it. */
+export async function digestFile(path: string): Promise<Digest> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    for await (const chunk of createReadStream(path)) {
+      hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+    }
+  } catch (err) {
+    throw new StateError(`cannot read ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+  return { sha256: hash.digest('hex'), bytes };
 }
 
 /** Short hex prefix used in fingerprints: 96 bits tell models apart without bloating stored records. */
