@@ -9,8 +9,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { clusterInThread } from './cluster-thread.js';
+import { noveltyThresholds } from '../src/cluster/novelty.js';
 import { createRoutingSource, type RoutingSource } from '../src/cluster/routing.js';
 import { snapshotsDirOf, type Config } from '../src/config.js';
+import { withEmbeddingCache, type CacheLookups } from '../src/embed/cache.js';
 import { createEmbedder } from '../src/embed/embedder.js';
 import type { CaptionEmbedder } from '../src/embed/embedder.js';
 import type { Logger } from '../src/logger.js';
@@ -59,13 +61,13 @@ export interface Core {
 export async function openCore(config: Config, logger: Logger): Promise<Core> {
   const backend = await initBackend(config.backend, logger);
   const env = openStateEnv({ dir: config.stateDir });
+  const centroids = createCentroidStore({ env });
   const store = createShardStore({
     env,
     reservoirSize: config.clustering.sample,
     reservoirSeed: config.clustering.seed,
-    noveltyDistance: config.controller.drift.enabled ? config.controller.drift.noveltyDistance : Infinity,
+    noveltyThreshold: config.controller.drift.enabled ? noveltyThresholds(() => centroids.latest(), config.controller.drift) : undefined,
   });
-  const centroids = createCentroidStore({ env });
   const models = createModelStore({ env });
   const embedder = await createEmbedder(config.embedder, { modelsDir: config.modelsDir });
   return {
@@ -119,13 +121,23 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
   await producer.connect();
 
   const roleBase = { config, logger, kafka, producer, routing, onChunk };
+  const onCacheLookups = ({ hits, misses }: CacheLookups) => {
+    if (hits) metrics.embedCacheLookups.inc({ result: 'hit' }, hits);
+    if (misses) metrics.embedCacheLookups.inc({ result: 'miss' }, misses);
+  };
+  metrics.embedderInfo.set({ kind: config.embedder.kind, fingerprint: embedder.fingerprint, dim: String(embedder.dim) }, 1);
   const stages: RunningStage[] = [];
   if (roles.has('sharder')) stages.push(await startSharderRole({ ...roleBase, store, onAppended }));
   if (roles.has('router')) {
     stages.push(
       config.pipeline.routerThreads > 0
-        ? await startRouterThreads({ config, logger, count: config.pipeline.routerThreads, onChunk })
-        : await startRouterRole({ ...roleBase, embedder, routedPartitions: await partitionCount(admin, config.topics.routed) }),
+        ? await startRouterThreads({ config, logger, count: config.pipeline.routerThreads, onChunk, onCacheLookups })
+        : await startRouterRole({
+            ...roleBase,
+            // Only the router sees repeats worth caching; training and snapshots embed other text.
+            embedder: withEmbeddingCache(embedder, { entries: config.pipeline.embedCache, onLookups: onCacheLookups }),
+            routedPartitions: await partitionCount(admin, config.topics.routed),
+          }),
     );
   }
 
@@ -157,7 +169,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         host: config.http.host,
         port: config.http.port,
         logger,
-        status: () => collectStatus({ config, store, centroids, models, admin, backend: core.backend, scheduler: scheduler?.view() ?? expertsOnly(core, config), events, snapshots, metrics }),
+        status: () => collectStatus({ config, store, centroids, models, admin, backend: core.backend, embedder, scheduler: scheduler?.view() ?? expertsOnly(core, config), events, snapshots, metrics }),
         metrics: () => metrics.registry.metrics(),
         snapshots,
       })

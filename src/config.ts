@@ -38,7 +38,7 @@ export const KafkaConfig = z
     /** How long the group waits for a silent member (a kill -9'd process) before rebalancing. */
     sessionTimeoutMs: z.number().int().min(1000).default(30_000),
     heartbeatIntervalMs: z.number().int().min(100).default(3000),
-    /** Must exceed the largest message, or kafkajs stalls on it (DESIGN.md section 4). */
+    /** Must exceed the largest message, or kafkajs stalls on it (ARCHITECTURE.md section 4). */
     maxBytesPerPartition: z.number().int().positive().default(8 * 1024 * 1024),
   })
   .strict();
@@ -176,7 +176,7 @@ export const ImageInputConfig = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('embedding'), dim: z.number().int().min(1).max(8192) }).strict(),
 ]);
 
-/** The CLIP expert model (DESIGN.md sections 2 and 4) and how experts are trained. */
+/** The CLIP expert model (ARCHITECTURE.md sections 2 and 4) and how experts are trained. */
 export const ExpertsConfig = z
   .object({
     imageInput: z
@@ -217,7 +217,7 @@ export const ExpertsConfig = z
   })
   .strict();
 
-/** When experts are retrained, and how the set of experts follows the stream (DESIGN.md section 3). */
+/** When experts are retrained, and how the set of experts follows the stream (ARCHITECTURE.md section 3). */
 export const ControllerConfig = z
   .object({
     retrain: z
@@ -242,16 +242,41 @@ export const ControllerConfig = z
     drift: z
       .object({
         enabled: z.boolean().default(true),
-        /** A pair farther than this (L2 on unit vectors) from every fine center is novel. */
-        noveltyDistance: z.number().positive().default(1.25),
+        /**
+         * Novelty radius of a fine cluster: this quantile of its members' distances to its center (bootstrap
+         * sample, or the buffer for clusters novelty creates). Derived from the data, so it holds in any
+         * embedding space (src/cluster/novelty.ts).
+         */
+        radiusQuantile: z.number().gt(0).lt(1).default(0.95),
+        /** A routed pair beyond radius x margin of its fine cluster is a novelty candidate (buffered). */
+        radiusMargin: z.number().positive().default(1),
+        /** Fine clusters with fewer sample members than this take the sample-wide quantile as radius. */
+        minRadiusMembers: z.number().int().min(1).default(5),
+        /**
+         * Optional absolute override (L2 on unit vectors): a pair farther than this from its fine center is
+         * a candidate whatever its cluster's radius. Unset by default: an absolute distance belongs to one
+         * embedding space (1.25 was tuned for the hashed embedder and flags nothing in MiniLM space).
+         */
+        noveltyDistance: z.number().positive().optional(),
         /** Novel pairs collected before they are clustered into new fine centers. */
-        bufferSize: z.number().int().min(2).default(2000),
+        bufferSize: z.number().int().min(2).default(300),
         /** New fine centers per novelty clustering. */
         newClusters: z.number().int().min(1).default(8),
         /** New fine clusters with fewer buffered pairs are dropped as noise. */
         minClusterSize: z.number().int().min(1).default(20),
-        /** A new fine center farther than this from every coarse center spawns a new expert. */
-        spawnDistance: z.number().positive().default(0.9),
+        /**
+         * A buffer cluster becomes a new fine cluster only if the median distance of its members to its own
+         * center is at most this times their median distance to the nearest existing fine center: a dense
+         * group the current centers do not explain. Otherwise it is a stationary tail and is dropped.
+         */
+        maxRatio: z.number().positive().default(0.97),
+        /**
+         * A new fine center spawns a new expert when it is farther from every coarse center than
+         * spawnFactor x this quantile of the existing fine centers' distances to their own coarse center;
+         * otherwise it joins the nearest expert.
+         */
+        spawnQuantile: z.number().gt(0).max(1).default(0.5),
+        spawnFactor: z.number().positive().default(1),
         /** An expert holding more than splitFactor x the mean share of records is split in two... */
         splitFactor: z.number().min(1).default(3),
         /** ...if it has at least this many records. */
@@ -306,7 +331,7 @@ export const PipelineConfig = z
      * Caption -> embedding cache entries per router (0: off). Web crawls repeat alt texts ("image",
      * product names); a hit skips the encoder. Bounded LRU: about (dim x 4 + caption) bytes an entry.
      */
-    embedCache: z.number().int().min(0).max(10_000_000).default(50_000),
+    embedCache: z.number().int().min(0).max(10_000_000).default(20_000),
   })
   .strict();
 

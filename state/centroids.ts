@@ -20,6 +20,8 @@ const StoredModel = z.object({
   coarse: bytesSchema,
   experts: bytesSchema,
   counts: bytesSchema,
+  // Optional: epochs stored before novelty radii existed load without them (see CentroidModel.radii).
+  radii: bytesSchema.optional(),
   createdAt: z.number(),
   refinedThrough: z.record(z.string(), z.number().int().nonnegative()).default({}),
   origins: z.record(z.string(), z.string()).default({}),
@@ -44,14 +46,17 @@ function copyInto<T extends Float32Array | Int32Array | Float64Array>(ctor: { ne
 }
 
 export function encodeModel(m: CentroidModel): StoredModel {
+  const { radii, ...rest } = m;
   return {
-    ...m,
+    ...rest,
     fine: raw(m.fine),
     fineIds: raw(m.fineIds),
     fineToExpert: raw(m.fineToExpert),
     coarse: raw(m.coarse),
     experts: raw(m.experts),
     counts: raw(m.counts),
+    // No key at all when absent: msgpack may turn an undefined value into null, which the schema refuses.
+    ...(radii ? { radii: raw(radii) } : {}),
   };
 }
 
@@ -59,8 +64,10 @@ export function decodeModel(value: unknown): CentroidModel {
   const parsed = StoredModel.safeParse(value);
   if (!parsed.success) throw new StateError(`corrupt centroid epoch: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
   const s = parsed.data;
+  const { radii, ...rest } = s;
   const model: CentroidModel = {
-    ...s,
+    ...rest,
+    ...(radii ? { radii: copyInto(Float32Array, radii) } : {}),
     refinedThrough: Object.fromEntries(Object.entries(s.refinedThrough).map(([k, v]) => [Number(k), v])),
     origins: Object.fromEntries(Object.entries(s.origins).map(([k, v]) => [Number(k), v])),
     fine: copyInto(Float32Array, s.fine),
@@ -71,7 +78,7 @@ export function decodeModel(value: unknown): CentroidModel {
     counts: copyInto(Float64Array, s.counts),
   };
   const m = model.fineIds.length;
-  if (model.fine.length !== m * model.dim || model.fineToExpert.length !== m || model.coarse.length !== model.experts.length * model.dim) {
+  if (model.fine.length !== m * model.dim || model.fineToExpert.length !== m || (model.radii !== undefined && model.radii.length !== m) || model.coarse.length !== model.experts.length * model.dim) {
     throw new StateError(`corrupt centroid epoch ${model.epoch}: array sizes do not match m=${m}, dim=${model.dim}`);
   }
   return model;

@@ -61,18 +61,32 @@ export interface ShardStoreOptions {
   /** Reservoir capacity (clustering.sample); 0 disables sampling. */
   reservoirSize: number;
   reservoirSeed?: number;
-  /** Routed pairs farther than this (L2) from their fine center also go to the novelty buffer. */
-  noveltyDistance?: number;
+  /**
+   * Novelty threshold (L2) of a fine cluster by id: a routed pair farther than this from its fine center
+   * is a novelty candidate and goes to the novelty buffer; undefined: flag nothing (drift disabled, or an
+   * epoch without radii). See src/cluster/novelty.ts.
+   */
+  noveltyThreshold?: (fine: number) => number | undefined;
+}
+
+/** Cumulative novelty counters: routed pairs checked, candidates buffered, candidates dropped by judgement. */
+export interface NoveltyStats {
+  routed: number;
+  candidates: number;
+  dropped: number;
 }
 
 const expertKey = (expert: number) => ['expert', expert];
 const fineKey = (fine: number) => ['fine', fine];
 const RESERVOIR_KEY = ['reservoir'];
+const NOVELTY_KEY = ['novelty'];
 
 export type ShardStore = ReturnType<typeof createShardStore>;
 
-export function createShardStore({ env, reservoirSize, reservoirSeed = 1, noveltyDistance = Infinity }: ShardStoreOptions) {
+export function createShardStore({ env, reservoirSize, reservoirSeed = 1, noveltyThreshold }: ShardStoreOptions) {
   const { root, shards, dedup, offsets, meta, reservoir, novelty } = env;
+
+  const noveltyStats = (): NoveltyStats => (meta.get(NOVELTY_KEY) as NoveltyStats | undefined) ?? { routed: 0, candidates: 0, dropped: 0 };
 
   const counter = (expert: number): ExpertCounter =>
     (meta.get(expertKey(expert)) as ExpertCounter | undefined) ?? { records: 0, nextSeq: 0 };
@@ -95,6 +109,27 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1, novelt
   function saveCounters(counters: Map<number, ExpertCounter>, fines: Map<number, number>): void {
     for (const [expert, c] of counters) meta.put(expertKey(expert), c);
     for (const [fine, n] of fines) meta.put(fineKey(fine), n);
+  }
+
+  /**
+   * Drift detection, inside the caller's write transaction: beyond its fine cluster's radius, a routed
+   * pair is in the tail of what the centers describe and goes to the novelty buffer. One such pair means
+   * little; the controller judges the buffer as a whole (src/cluster/novelty.ts).
+   */
+  function flagNovelty(records: readonly RoutedRecord[]): void {
+    if (!noveltyThreshold) return;
+    const stats = noveltyStats();
+    for (const r of records) {
+      if (!r.route) continue;
+      const threshold = noveltyThreshold(r.route.fine);
+      if (threshold === undefined) continue;
+      stats.routed++;
+      if (Math.sqrt(r.route.dist2) > threshold) {
+        novelty.put(r.id, f32ToBytes(r.embedding));
+        stats.candidates++;
+      }
+    }
+    meta.put(NOVELTY_KEY, stats);
   }
 
   /** Algorithm R; the draw for the i-th record is seeded by i, so a restart draws the same slots. */
@@ -129,8 +164,7 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1, novelt
         }
         saveCounters(counters, fines);
         sampleIntoReservoir(fresh);
-        // Drift detection: far from every fine center means the centers do not describe this pair.
-        for (const r of fresh) if (r.route && Math.sqrt(r.route.dist2) > noveltyDistance) novelty.put(r.id, f32ToBytes(r.embedding));
+        flagNovelty(fresh);
         const key = [progress.topic, progress.partition];
         // Offsets only move forward: a zombie member finishing an old batch must not rewind them.
         if (progress.nextOffset > (offsets.get(key) ?? -1)) offsets.put(key, progress.nextOffset);
@@ -230,11 +264,19 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1, novelt
       return { ids, embeddings };
     },
 
-    async clearNovelty(ids: readonly string[]): Promise<void> {
+    /** Removes judged candidates from the buffer; `dropped` of them were judged not new (counted). */
+    async clearNovelty(ids: readonly string[], dropped = 0): Promise<void> {
       await root.transaction(() => {
         for (const id of ids) novelty.remove(id);
+        if (dropped > 0) {
+          const stats = noveltyStats();
+          meta.put(NOVELTY_KEY, { ...stats, dropped: stats.dropped + dropped });
+        }
       });
     },
+
+    /** Cumulative novelty counters (candidate rate = candidates / routed). */
+    noveltyStats,
 
     /**
      * Moves records to the shards of their new routes (a new expert spawned or split off). Each record is
@@ -316,6 +358,7 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1, novelt
       await root.transaction(() => {
         const counters = new Map<number, ExpertCounter>();
         const fines = new Map<number, number>();
+        const caughtUp: RoutedRecord[] = [];
         batch.forEach(({ seq, record }, i) => {
           const loc = dedup.get(record.id);
           if (!loc || loc[0] !== UNROUTED || loc[1] !== seq) return;
@@ -325,9 +368,14 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1, novelt
           counters.set(UNROUTED, unrouted);
           const routed = { ...record, route: routes[i]! };
           putRecord({ record: routed, bytes: encodeRouted(routed) }, counters, fines);
+          caughtUp.push(routed);
           moved++;
         });
         saveCounters(counters, fines);
+        // Pairs stored before the first epoch are novelty-checked too: with a slow bootstrap they can be
+        // most of the stream after the sample. The sample's own tail is buffered with them and judged
+        // like any other (a stationary tail is dropped).
+        flagNovelty(caughtUp);
       });
       await root.flushed;
       return moved;

@@ -13,6 +13,7 @@
  */
 import { exhaustMap, interval, startWith, type Subscription } from 'rxjs';
 import type { ClusteringSettings, ControllerSettings } from '../src/config.js';
+import { withRadii } from '../src/cluster/bootstrap.js';
 import { planNovelty, planSplit } from '../src/cluster/drift.js';
 import { UNROUTED } from '../src/contract/routed.js';
 import type { CentroidModel } from '../src/cluster/model.js';
@@ -73,7 +74,9 @@ export async function controllerTick(deps: ControllerDeps, refiner = createRefin
     const { embeddings } = store.reservoirSample();
     logger.info({ sample: embeddings.length }, 'bootstrapping centroids from the reservoir sample');
     const started = performance.now();
-    const model = await cluster(embeddings, 1);
+    const clustered = await cluster(embeddings, 1);
+    // Novelty radii come from the same sample the centers came from (src/cluster/novelty.ts).
+    const model = deps.drift ? await withRadii(clustered, embeddings, deps.drift) : clustered;
     const won = await centroids.publish(model);
     logger.info(
       { epoch: model.epoch, fine: model.fineIds.length, experts: model.experts.length, inertia: model.stats.inertia, ms: Math.round(performance.now() - started), published: won },
@@ -122,20 +125,47 @@ async function driftStep(deps: ControllerDeps, drift: ControllerSettings['drift'
   const base = centroids.latest();
   if (!base) return;
 
+  // An epoch stored before novelty radii existed (or published by `modestream bootstrap`) flags no
+  // candidates: derive its radii from the reservoir sample, the data its centers were clustered from.
+  if (!base.radii) {
+    const { embeddings } = store.reservoirSample();
+    if (embeddings.length === 0 || embeddings[0]!.length !== base.dim) {
+      logger.warn({ epoch: base.epoch }, 'centroid epoch has no novelty radii and no reservoir sample to derive them from: no novelty candidates');
+      return;
+    }
+    const next = { ...(await withRadii(base, embeddings, drift)), epoch: base.epoch + 1, createdAt: Date.now() };
+    if (await centroids.publish(next)) {
+      logger.info({ epoch: next.epoch, sample: embeddings.length }, 'novelty radii derived from the reservoir sample');
+      await onEvent?.('epoch', `epoch ${next.epoch}: novelty radii of ${next.fineIds.length} fine clusters derived from ${embeddings.length} sampled captions`);
+    }
+    return;
+  }
+
   if (store.noveltyCount() >= drift.bufferSize) {
-    const { ids, embeddings } = store.noveltyBuffer();
+    // Exactly bufferSize per judgement, the size the rule was measured at: a catch-up after a slow
+    // bootstrap can buffer several times that at once, and a bigger buffer changes the clusters' shape.
+    const { ids, embeddings } = store.noveltyBuffer(drift.bufferSize);
     const novel = new Float32Array(embeddings.length * base.dim);
     embeddings.forEach((e, i) => novel.set(e, i * base.dim));
     const plan = await planNovelty({ model: base, novel, settings: drift, seed: base.epoch });
-    if (plan && (await centroids.publish(plan.model))) {
-      const moved = await relocateWith(deps, plan.model, ids, embeddings);
-      const joined = Object.entries(plan.joined).map(([e, f]) => `${f.length} -> expert ${e}`);
-      const spawned = Object.entries(plan.spawned).map(([e, f]) => `expert ${e} (${f.length} fine clusters)`);
-      const message = `epoch ${plan.model.epoch}: ${ids.length} novel pairs became ${Object.values(plan.joined).flat().length + Object.values(plan.spawned).flat().length} new fine clusters (${[...joined, spawned.length ? `new ${spawned.join(', ')}` : ''].filter(Boolean).join('; ')}); ${moved} pairs moved`;
-      logger.info({ epoch: plan.model.epoch, joined: plan.joined, spawned: plan.spawned, moved, dropped: plan.dropped }, 'novelty buffer clustered');
-      await onEvent?.(spawned.length ? 'spawn' : 'epoch', message);
+    const stats = store.noveltyStats();
+    // What the judgement saw, per buffer cluster: size, distance ratio (new center / nearest old), verdict.
+    const judged = plan?.judged.map((j) => ({ size: j.size, ratio: Number(j.ratio.toFixed(3)), keep: j.keep, ...(j.reason ? { reason: j.reason } : {}) }));
+    const candidateRate = stats.routed ? Number((stats.candidates / stats.routed).toFixed(4)) : undefined;
+    if (plan?.model) {
+      if (await centroids.publish(plan.model)) {
+        const moved = await relocateWith(deps, plan.model, ids, embeddings);
+        const joined = Object.entries(plan.joined).map(([e, f]) => `${f.length} -> expert ${e}`);
+        const spawned = Object.entries(plan.spawned).map(([e, f]) => `expert ${e} (${f.length} fine clusters)`);
+        const message = `epoch ${plan.model.epoch}: ${ids.length} novel pairs became ${Object.values(plan.joined).flat().length + Object.values(plan.spawned).flat().length} new fine clusters (${[...joined, spawned.length ? `new ${spawned.join(', ')}` : ''].filter(Boolean).join('; ')}); ${moved} pairs moved, ${plan.dropped} dropped`;
+        logger.info({ epoch: plan.model.epoch, joined: plan.joined, spawned: plan.spawned, moved, dropped: plan.dropped, judged, spawnDistance: Number(plan.spawnDistance.toFixed(3)), candidateRate }, 'novelty buffer clustered');
+        await onEvent?.(spawned.length ? 'spawn' : 'epoch', message);
+      }
+    } else {
+      // A stationary stream's tail: dropping it is what keeps the same tail from being re-clustered.
+      logger.info({ epoch: base.epoch, buffered: ids.length, dropped: ids.length, judged, candidateRate }, 'novelty buffer judged: nothing new; candidates dropped');
     }
-    await store.clearNovelty(ids);
+    await store.clearNovelty(ids, plan ? plan.dropped : ids.length);
     return;
   }
 

@@ -18,7 +18,7 @@ const DEMO_DEFAULTS = {
     seedMinRecords: 4000,
     tickMs: 1000,
     retrain: { pendingRecords: 1500, minRecords: 300 },
-    drift: { noveltyDistance: 1.2, bufferSize: 500, newClusters: 6, minClusterSize: 20 },
+    drift: { newClusters: 6, minClusterSize: 20 },
   },
 };
 

@@ -7,6 +7,8 @@
 import type { ClusteringSettings } from '../config.js';
 import { ClusteringError } from './errors.js';
 import type { CentroidModel } from './model.js';
+import { nearestCenters } from './nearest.js';
+import { clusterRadii } from './novelty.js';
 import { buildCentroidModel, oneStageClustering, twoStageClustering } from './two-stage.js';
 
 export interface ClusterSampleOptions {
@@ -37,6 +39,25 @@ export async function clusterSample({ sample, epoch, settings, embedder, previou
     firstFineId: previous ? Math.max(...previous.fineIds) + 1 : 0,
     expertIds: previous ? matchExperts(clustering.coarseCenters, previous, dim, settings.experts) : undefined,
   });
+}
+
+/**
+ * The model with a novelty radius per fine cluster (src/cluster/novelty.ts), measured on `sample` (the
+ * caption embeddings it was clustered from) routed as the router routes: nearest fine center.
+ */
+export async function withRadii(model: CentroidModel, sample: readonly Float32Array[], settings: { radiusQuantile: number; minRadiusMembers: number }): Promise<CentroidModel> {
+  const { dim } = model;
+  const points = new Float32Array(sample.length * dim);
+  sample.forEach((row, i) => points.set(row, i * dim));
+  const routed = await nearestCenters({ points, dim, centers: model.fine });
+  const { radii } = clusterRadii({
+    rows: routed.index,
+    distances: Float32Array.from(routed.dist2, Math.sqrt),
+    count: model.fineIds.length,
+    quantile: settings.radiusQuantile,
+    minMembers: settings.minRadiusMembers,
+  });
+  return { ...model, radii };
 }
 
 /** Greedy matching of new coarse centers to previous experts by cosine, best pairs first. */

@@ -1,18 +1,22 @@
 /**
- * How the set of experts follows a drifting stream (DESIGN.md section 3). Pure planning: each function
+ * How the set of experts follows a drifting stream (ARCHITECTURE.md section 3). Pure planning: each function
  * takes the current centroid epoch and returns the next one, or nothing to do; the controller publishes
  * it and moves the affected records.
  *
- * - Novelty: pairs farther than `noveltyDistance` from every fine center were buffered. The buffer is
- *   clustered into new fine centers (new ids, never reused); each joins the expert of its nearest coarse
- *   center, or, when farther than `spawnDistance` from all of them, the new centers form a new expert,
- *   warm-started from the nearest existing expert.
+ * - Novelty: routed pairs beyond their fine cluster's radius were buffered as candidates
+ *   (src/cluster/novelty.ts). A full buffer is clustered, and each cluster is JUDGED: only a dense group
+ *   the existing centers do not explain (members closer to their new center than to any existing fine
+ *   center, by the measured `maxRatio`) becomes a new fine center, with a radius from its members; the rest is a
+ *   stationary stream's tail and is dropped. A kept center joins the expert of its nearest coarse center,
+ *   or, when farther from all of them than the model's own fine-to-coarse scale (`spawnQuantile` x
+ *   `spawnFactor`), the far centers form a new expert, warm-started from the nearest existing expert.
  * - Split: an expert holding more than `splitFactor` times the mean share of records is split in two
  *   by 2-means over its fine centers; the second half becomes a new expert, warm-started from the old.
  */
 import type { ControllerSettings } from '../config.js';
 import { kmeans } from './kmeans.js';
 import type { CentroidModel } from './model.js';
+import { judgeClusters, nearestUnitRow, spawnThreshold, type ClusterJudgement } from './novelty.js';
 import { normaliseRowInPlace } from './vectors.js';
 
 type DriftSettings = ControllerSettings['drift'];
@@ -23,8 +27,19 @@ export interface NoveltyPlan {
   joined: Record<number, number[]>;
   /** New experts and their fine ids. */
   spawned: Record<number, number[]>;
-  /** Buffered pairs that fell in clusters too small to keep. */
+  /** Buffered pairs that fell in clusters not kept (too small, or explained by the existing centers). */
   dropped: number;
+  /** Every cluster of the buffer and the verdict on it (the log shows why nothing was kept). */
+  judged: ClusterJudgement[];
+  /** The spawn threshold used (distance to the nearest coarse center). */
+  spawnDistance: number;
+}
+
+/** The buffer was judged and nothing in it is new: every candidate is dropped. */
+export interface NoveltyRejection {
+  model?: undefined;
+  dropped: number;
+  judged: ClusterJudgement[];
 }
 
 export interface SplitPlan {
@@ -37,24 +52,7 @@ export interface SplitPlan {
 
 const expertModelName = (expert: number) => `expert-${expert}`;
 
-function dot(a: Float32Array, ai: number, b: Float32Array, bi: number, dim: number): number {
-  let s = 0;
-  for (let d = 0; d < dim; d++) s += a[ai * dim + d]! * b[bi * dim + d]!;
-  return s;
-}
-
-/** L2 distance between unit rows, from their dot product. */
-const unitDistance = (cos: number) => Math.sqrt(Math.max(0, 2 - 2 * cos));
-
-function nearestRow(v: Float32Array, vi: number, rows: Float32Array, dim: number): { row: number; distance: number } {
-  let best = -1;
-  let bestCos = -Infinity;
-  for (let r = 0; r < rows.length / dim; r++) {
-    const c = dot(v, vi, rows, r, dim);
-    if (c > bestCos) [best, bestCos] = [r, c];
-  }
-  return { row: best, distance: unitDistance(bestCos) };
-}
+const nearestRow = nearestUnitRow;
 
 function meanUnit(rows: Float32Array, indices: readonly number[], dim: number): Float32Array {
   const out = new Float32Array(dim);
@@ -63,14 +61,21 @@ function meanUnit(rows: Float32Array, indices: readonly number[], dim: number): 
   return out;
 }
 
-export async function planNovelty({ model, novel, settings, seed, now = Date.now() }: { model: CentroidModel; novel: Float32Array; settings: DriftSettings; seed: number; now?: number }): Promise<NoveltyPlan | undefined> {
+/**
+ * Clusters a full novelty buffer and plans the next epoch from the clusters judged new; a rejection
+ * (nothing new: the candidates are a stationary tail) when none is, undefined when the buffer is too
+ * small to form even one cluster of `minClusterSize`.
+ */
+export async function planNovelty({ model, novel, settings, seed, now = Date.now() }: { model: CentroidModel; novel: Float32Array; settings: DriftSettings; seed: number; now?: number }): Promise<NoveltyPlan | NoveltyRejection | undefined> {
   const { dim } = model;
   const n = novel.length / dim;
   const k = Math.min(settings.newClusters, Math.floor(n / settings.minClusterSize));
   if (k < 1) return undefined;
   const fit = await kmeans({ points: novel, dim, k, seed, maxIterations: 20, tolerance: 1e-4 });
-  const kept = Array.from(fit.sizes.keys()).filter((c) => fit.sizes[c]! >= settings.minClusterSize);
-  if (kept.length === 0) return undefined;
+  const judged = judgeClusters({ points: novel, dim, centers: fit.centers, assignment: fit.assignment, fine: model.fine, minSize: settings.minClusterSize, maxRatio: settings.maxRatio, radiusQuantile: settings.radiusQuantile });
+  const kept = judged.filter((j) => j.keep).map((j) => j.cluster);
+  if (kept.length === 0) return { dropped: n, judged };
+  const spawnDistance = spawnThreshold(model, settings.spawnQuantile, settings.spawnFactor);
 
   const joined: Record<number, number[]> = {};
   const far: number[] = [];
@@ -81,7 +86,7 @@ export async function planNovelty({ model, novel, settings, seed, now = Date.now
     const { row, distance } = nearestRow(fit.centers, c, model.coarse, dim);
     const id = nextFine++;
     newFineIds.push(id);
-    if (distance <= settings.spawnDistance) {
+    if (distance <= spawnDistance) {
       const expert = model.experts[row]!;
       (joined[expert] ??= []).push(id);
       newFineExperts.push(expert);
@@ -119,12 +124,16 @@ export async function planNovelty({ model, novel, settings, seed, now = Date.now
       coarse,
       experts,
       counts: Float64Array.from([...model.counts, ...kept.map((c) => fit.sizes[c]!)]),
+      // An epoch without radii (stored before they existed) stays without: the controller derives them.
+      ...(model.radii ? { radii: Float32Array.from([...model.radii, ...kept.map((c) => judged[c]!.radius)]) } : {}),
       createdAt: now,
       origins,
     },
     joined,
     spawned,
     dropped: n - kept.reduce((s, c) => s + fit.sizes[c]!, 0),
+    judged,
+    spawnDistance,
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * The routing model: m fine centers grouped into n experts (DESIGN.md section 2), versioned by epoch.
+ * The routing model: m fine centers grouped into n experts (ARCHITECTURE.md section 2), versioned by epoch.
  * Fine ids are stable and never reused (spawned clusters get fresh ids), so a shard record's fine id
  * keeps its meaning across epochs.
  */
@@ -26,6 +26,13 @@ export interface CentroidModel {
   experts: Int32Array;
   /** Points that have updated each fine center so far (mini-batch k-means learning rate 1/count). */
   counts: Float64Array;
+  /**
+   * Novelty radius of each fine row (L2): the drift `radiusQuantile` of its members' distances to the
+   * center, from the bootstrap sample or, for clusters created by novelty, from the buffer (see
+   * src/cluster/novelty.ts). Absent in epochs stored before radii existed: such an epoch flags no
+   * candidates until the controller derives radii from the reservoir sample and publishes them.
+   */
+  radii?: Float32Array;
   createdAt: number;
   /**
    * Per expert, the shard sequence number up to which records have refined these centers (online

