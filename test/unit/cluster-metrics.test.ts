@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { adjustedRandIndex, clusterSizes, purity, sizeSpread } from '../../src/cluster/metrics.js';
+import { adjustedRandIndex, classCohesion, clusterSizes, purity, sizeSpread } from '../../src/cluster/metrics.js';
 import { reservoirSlot } from '../../src/cluster/reservoir.js';
 import { createRng } from '../../src/cluster/rng.js';
 
@@ -35,6 +35,28 @@ describe('purity and sizes', () => {
     expect(purity([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 1, 2])).toBeCloseTo(5 / 6, 12);
     expect(purity([0, 0, 0, 0], [0, 1, 2, 3])).toBe(0.25);
     expect(purity([], [])).toBe(1);
+  });
+
+  test('classCohesion averages, per class, the share in its largest cluster', () => {
+    // Class 0: 3 of 4 in cluster 1 -> 0.75; class 1: 2 of 2 in cluster 0 -> 1; mean 0.875, whatever the sizes.
+    expect(classCohesion([1, 1, 1, 0, 0, 0], [0, 0, 0, 0, 1, 1])).toBeCloseTo(0.875, 12);
+    // One cluster per class is perfect cohesion even though no cluster is pure in the other direction.
+    expect(classCohesion([0, 0, 0, 0], [0, 1, 2, 3])).toBe(1);
+    expect(purity([0, 0, 0, 0], [0, 1, 2, 3])).toBe(0.25);
+    // A class spread evenly over 4 clusters: 1/4.
+    expect(classCohesion([0, 1, 2, 3], [5, 5, 5, 5])).toBe(0.25);
+    expect(classCohesion([], [])).toBe(1);
+    expect(() => classCohesion([0], [0, 1])).toThrow(RangeError);
+  });
+
+  test('a random split into n gives about 1/n cohesion', () => {
+    const rng = createRng(11);
+    const labels = Array.from({ length: 60_000 }, (_, i) => i % 10);
+    const assignment = labels.map(() => rng.nextInt(4));
+    const c = classCohesion(assignment, labels);
+    // 1/4 plus the sampling excess of the largest of four shares of 6,000 points (about 0.006).
+    expect(c).toBeGreaterThan(0.25);
+    expect(c).toBeLessThan(0.265);
   });
 
   test('clusterSizes and sizeSpread', () => {
