@@ -58,6 +58,7 @@ function fakeStatus(phase: Phase): StatusReport {
     generatedAt: new Date(now).toISOString(),
     brokers: ['127.0.0.1:9092'],
     backend: { name: 'webgpu', adapter: 'NVIDIA H100' },
+    embedder: { kind: 'onnx', model: 'minilm-l6', dim: 384, fingerprint: 'onnx-v1(model=sha256:736d2b18,dim=384)', mismatch: false },
     centroids: {
       epoch: changed ? 4 : 3,
       fine: changed ? 1036 : 1024,
@@ -187,6 +188,7 @@ describe('status page', () => {
     expect(await page.getByTestId('stat-dead-letters').textContent()).toBe('17');
     expect(await page.getByTestId('stat-snapshot').textContent()).toMatch(/^v12/);
     expect(await page.getByTestId('stat-backend').textContent()).toBe('webgpuNVIDIA H100');
+    expect(await page.getByTestId('stat-embedder').textContent()).toBe('onnx minilm-l6384-d onnx-v1(model=sha256:736d2b18,dim=384)');
     expect(await page.getByTestId('updated').textContent()).toMatch(/^updated \d+ s ago$/);
     expect(await page.getByTestId('error-banner').isVisible()).toBe(false);
 
