@@ -24,6 +24,8 @@ const stateDir = mkdtempSync(join(tmpdir(), 'modestream-train-'));
 const env = {
   MODESTREAM_STATE_DIR: stateDir,
   MODESTREAM_BACKEND: 'wasm',
+  // The shards below hold 256-d caption embeddings: the hashed embedder's space, named explicitly.
+  MODESTREAM_EMBEDDER__KIND: 'hashed',
   MODESTREAM_EXPERTS__STEM_CHANNELS: '8',
   MODESTREAM_EXPERTS__CONV_CHANNELS: '4',
   MODESTREAM_EXPERTS__IMAGE_HIDDEN: '32',
