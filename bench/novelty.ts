@@ -16,7 +16,7 @@ import { planNovelty } from '../src/cluster/drift.js';
 import { kmeans } from '../src/cluster/kmeans.js';
 import type { CentroidModel } from '../src/cluster/model.js';
 import { nearestCenters } from '../src/cluster/nearest.js';
-import { judgeClusters, nearestUnitRow, quantile, spawnThreshold } from '../src/cluster/novelty.js';
+import { judgeClusters, maxRatioFor, nearestUnitRow, quantile, spawnThreshold } from '../src/cluster/novelty.js';
 import { ConfigSchema } from '../src/config.js';
 import { initBackend } from '../src/tensor/backend.js';
 
@@ -119,7 +119,7 @@ const k = drift.newClusters;
 async function judge(points: Float32Array, seed: number, m: CentroidModel = model) {
   const n = points.length / dim;
   const fit = await kmeans({ points, dim, k: Math.min(k, Math.floor(n / drift.minClusterSize)), seed, maxIterations: 20, tolerance: 1e-4 });
-  return judgeClusters({ points, dim, centers: fit.centers, assignment: fit.assignment, fine: m.fine, minSize: drift.minClusterSize, maxRatio: drift.maxRatio, radiusQuantile: drift.radiusQuantile });
+  return judgeClusters({ points, dim, centers: fit.centers, assignment: fit.assignment, fine: m.fine, minSize: drift.minClusterSize, maxRatio: drift.maxRatio ?? maxRatioFor(m.embedder), radiusQuantile: drift.radiusQuantile });
 }
 const candidatesOf = (idx: readonly number[], r: Routed) => idx.filter((_, i) => r.candidate[i] === 1);
 const stationaryCandidates = candidatesOf(heldOut, stationary);

@@ -268,8 +268,9 @@ export const ControllerConfig = z
          * A buffer cluster becomes a new fine cluster only if the median distance of its members to its own
          * center is at most this times their median distance to the nearest existing fine center: a dense
          * group the current centers do not explain. Otherwise it is a stationary tail and is dropped.
+         * Unset: the value measured for the embedder's kind of space (src/cluster/novelty.ts, maxRatioFor).
          */
-        maxRatio: z.number().positive().default(0.97),
+        maxRatio: z.number().positive().optional(),
         /**
          * A new fine center spawns a new expert when it is farther from every coarse center than
          * spawnFactor x this quantile of the existing fine centers' distances to their own coarse center;

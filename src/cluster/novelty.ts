@@ -25,6 +25,15 @@
  */
 import type { CentroidModel } from './model.js';
 
+/**
+ * The buffer ratio threshold measured for each kind of embedding space (above), from the fingerprint of
+ * the space the centers live in (it starts with the embedder's kind): hashed n-grams, or a sentence
+ * encoder's (MiniLM). Used when the config sets none.
+ */
+export function maxRatioFor(embedderFingerprint: string): number {
+  return embedderFingerprint.startsWith('hashed') ? 0.8 : 0.97;
+}
+
 /** The q-quantile (linear interpolation between order statistics) of `values`; NaN when empty. */
 export function quantile(values: ArrayLike<number>, q: number): number {
   const n = values.length;

@@ -7,7 +7,7 @@ import { withRadii } from '../../src/cluster/bootstrap.js';
 import { planNovelty, planSplit, type NoveltyPlan } from '../../src/cluster/drift.js';
 import type { CentroidModel } from '../../src/cluster/model.js';
 import { nearestCenters } from '../../src/cluster/nearest.js';
-import { clusterRadii, noveltyThresholds, quantile, spawnThreshold } from '../../src/cluster/novelty.js';
+import { clusterRadii, maxRatioFor, noveltyThresholds, quantile, spawnThreshold } from '../../src/cluster/novelty.js';
 import { decodeModel, encodeModel } from '../../state/centroids.js';
 import { ConfigSchema } from '../../src/config.js';
 import { initBackend } from '../../src/tensor/backend.js';
@@ -160,6 +160,12 @@ describe('novelty judgement per buffer', () => {
     keep.forEach((r, i) => out.set(points.subarray(r * d, (r + 1) * d), i * d));
     return out;
   }
+  test('the default buffer ratio threshold follows the space the centers live in', () => {
+    expect(maxRatioFor('hashed-v1(dim=256,seed=0)')).toBe(0.8);
+    expect(maxRatioFor('onnx-v1(model=sha256:736d2b1871567fa2b697d34d,dim=384)')).toBe(0.97);
+    expect(maxRatioFor('static-v1(vectors=sha256:540b6f88,dim=256)')).toBe(0.97);
+  });
+
   // The default maxRatio (0.97) is set from MiniLM measurements (bench/novelty.ts), where tail clusters
   // score >= 1.05. Isotropic synthetic blobs in 32-d are harsher: k-means can cut one side off a blob's
   // tail shell, whose ratio then dips just below 1, so these tests of the mechanism use 0.8.
