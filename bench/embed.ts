@@ -37,9 +37,10 @@ interface WorkerJob {
 
 /**
  * Steady rate of a stage: counts from the first progress seen (start-up, group join and model load
- * excluded) until `total` is reached.
+ * excluded) until `total` is reached; from the start when the first progress seen is already everything.
  */
 async function steadyRate(progress: () => Promise<number> | number, total: number): Promise<number> {
+  const started = performance.now();
   let first: { at: number; count: number } | undefined;
   for (;;) {
     const count = await progress();
@@ -47,8 +48,9 @@ async function steadyRate(progress: () => Promise<number> | number, total: numbe
     if (count >= total) break;
     await sleep(50);
   }
-  const seconds = (performance.now() - first!.at) / 1000;
-  return first!.count >= total ? Infinity : (total - first!.count) / seconds;
+  // Everything arrived at once (few, large commits): only the whole window can be timed.
+  if (first!.count >= total) return total / ((performance.now() - started) / 1000);
+  return (total - first!.count) / ((performance.now() - first!.at) / 1000);
 }
 
 /** The raw anchor's threads: each embeds its share in chunks, as a router thread would, and reports. */
