@@ -2,6 +2,7 @@
  * Caption embedders: captions -> L2-normalised vectors in a space that fine centers live in.
  * Centers store the embedder's fingerprint, so routing can refuse centers built in another space.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EmbedderSettings } from '../config.js';
 import { ConfigError } from '../errors.js';
@@ -60,7 +61,6 @@ export function resolveEmbedderSettings(settings: EmbedderSettings, { modelsDir,
  * Their modules load on demand, so the hashed embedder never pays for tfjs or onnxruntime start-up.
  */
 export async function createEmbedder(settings: EmbedderSettings, context: EmbedderContext): Promise<CaptionEmbedder> {
-  const { existsSync } = await import('node:fs');
   const resolved = resolveEmbedderSettings(settings, { exists: existsSync, ...context });
   switch (resolved.kind) {
     case 'hashed':

@@ -49,3 +49,16 @@ export function fullOnnxGraph(word = WORD): GraphSpec {
 
 /** The full model as ONNX bytes. */
 export const tinyBertOnnx = (word = WORD): Uint8Array => onnxModel(fullOnnxGraph(word));
+
+/** tokenizer.json `added_tokens` for the BERT specials of a vocabulary (ids looked up in `ids`). */
+export function bertSpecialAddedTokens(ids: Record<string, number>): Record<string, unknown>[] {
+  return ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'].map((content) => ({
+    id: ids[content],
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
+}

@@ -11,7 +11,7 @@ import { ConfigError, EnvironmentError, StateError } from '../../src/errors.js';
 import { initBackend } from '../../src/tensor/backend.js';
 import { DataType, f32Initializer, onnxModel, type GraphSpec } from '../support/onnx-writer.js';
 import { constNode, placeholder, writeGraphModel, type ConstWeight, type GraphModelSpec } from '../support/tfjs-graph-writer.js';
-import { H, MASK_ROW, TYPE, VOCAB, VOCAB_TXT, WORD, fullOnnxGraph, wordRow } from '../support/tiny-bert.js';
+import { H, MASK_ROW, bertSpecialAddedTokens, TYPE, VOCAB, VOCAB_TXT, WORD, fullOnnxGraph, wordRow } from '../support/tiny-bert.js';
 
 // --- a tiny uncased BERT vocabulary ------------------------------------------------------------------
 
@@ -22,20 +22,11 @@ const VOCAB_FILES = { 'vocab.txt': VOCAB_TXT, 'tokenizer_config.json': { do_lowe
 
 /** A Hugging Face tokenizer.json for VOCAB, shaped like the one bert-base-uncased ships. */
 function tokenizerJson(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
   return {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: specials.map((content) => ({
-      id: ID[content],
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
+    added_tokens: bertSpecialAddedTokens(ID),
     normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: {

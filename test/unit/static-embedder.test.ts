@@ -9,7 +9,7 @@ import { covariance, pca, projectRows, symmetricEigen, zipfSifWeights } from '..
 import { StaticModelJson, createStaticEmbedder, float32FromLE, float32ToLE } from '../../src/embed/static.js';
 import { ConfigError, StateError } from '../../src/errors.js';
 import { DataType, f32Initializer, i64Initializer, onnxModel, type GraphSpec } from '../support/onnx-writer.js';
-import { H, MASK_ROW, wordRow } from '../support/tiny-bert.js';
+import { H, MASK_ROW, bertSpecialAddedTokens, wordRow } from '../support/tiny-bert.js';
 
 // --- small linear-algebra helpers for the expectations ---------------------------------------------
 
@@ -207,15 +207,7 @@ function tokenizerJson(): Record<string, unknown> {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'].map((content) => ({
-      id: ID[content],
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
+    added_tokens: bertSpecialAddedTokens(ID),
     normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: { type: 'BertProcessing', cls: ['[CLS]', 2], sep: ['[SEP]', 3] },
