@@ -1,5 +1,5 @@
 /**
- * The HTTP face of a running instance: /healthz for probes, /status.json for scripts and the status
+ * The HTTP face of a running instance: /healthz and /readyz for probes (streams/health.ts), /status.json for scripts and the status
  * page (/status, status-page.ts), /metrics for Prometheus, /snapshots for evaluators (snapshot-routes.ts).
  * Read-only and bounded: GET and HEAD only, no request bodies read, responses from memory, LMDB or
  * published files.
@@ -10,6 +10,7 @@ import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { StatusReport } from '../src/status.js';
 import type { SnapshotStore } from '../state/snapshots.js';
+import { probeHealth, type StageHealth } from '../streams/health.js';
 import { handleSnapshotRequest } from './snapshot-routes.js';
 import { renderStatusPage, STATUS_PAGE_CSP } from './status-page.js';
 
@@ -20,6 +21,8 @@ export interface HttpServerOptions {
   status?: () => Promise<StatusReport>;
   /** Prometheus text exposition. */
   metrics?: () => Promise<string>;
+  /** The stages' consumers: /healthz (liveness) fails when one is dead, /readyz (readiness) unless all run. */
+  health?: () => StageHealth[];
   snapshots?: SnapshotStore;
 }
 
@@ -36,9 +39,15 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export async function startHttpServer({ host, port, logger, status, metrics, snapshots }: HttpServerOptions): Promise<RunningHttpServer> {
+export async function startHttpServer({ host, port, logger, status, metrics, health = () => [], snapshots }: HttpServerOptions): Promise<RunningHttpServer> {
+  const probe = (which: 'live' | 'ready'): Handler => (_req, res) => {
+    const stages = health();
+    const ok = probeHealth(stages)[which];
+    sendJson(res, ok ? 200 : 503, { ok, stages: stages.map((s) => ({ ...s, since: new Date(s.since).toISOString() })) });
+  };
   const routes: Record<string, Handler> = {
-    '/healthz': (_req, res) => sendJson(res, 200, { ok: true }),
+    '/healthz': probe('live'),
+    '/readyz': probe('ready'),
   };
   if (status) {
     routes['/status.json'] = async (_req, res) => sendJson(res, 200, await status());

@@ -6,7 +6,18 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-export function createMetrics() {
+/**
+ * Figures read when Prometheus scrapes (prom-client `collect`), not when something else happens to ask:
+ * a gauge set only on /status.json requests went stale and its alert with it.
+ */
+export interface ScrapeSources {
+  /** Newest centroid epoch (0: not bootstrapped). */
+  centroidEpoch?: () => number;
+  /** Each stage's lag per input partition; a failure (broker down) keeps the last values. */
+  consumerLag?: () => Promise<readonly { stage: string; topic: string; partition: number; lag: number | null }[]>;
+}
+
+export function createMetrics(sources: ScrapeSources = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -37,7 +48,14 @@ export function createMetrics() {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     }),
-    centroidEpoch: new Gauge({ name: 'modestream_centroid_epoch', help: 'Newest centroid epoch in use (0: not bootstrapped)', registers }),
+    centroidEpoch: new Gauge({
+      name: 'modestream_centroid_epoch',
+      help: 'Newest centroid epoch in use (0: not bootstrapped)',
+      registers,
+      collect() {
+        if (sources.centroidEpoch) this.set(sources.centroidEpoch());
+      },
+    }),
     expertPending: new Gauge({ name: 'modestream_expert_pending_records', help: 'Records stored since the expert\'s newest version started training', labelNames: ['expert'] as const, registers }),
     expertOldestPendingAge: new Gauge({
       name: 'modestream_expert_oldest_pending_age_seconds',
@@ -72,6 +90,15 @@ export function createMetrics() {
       labelNames: ['result'] as const,
       registers,
     }),
-    consumerLag: new Gauge({ name: 'modestream_consumer_lag', help: 'End offset minus committed (router) or durable (sharder) offset', labelNames: ['stage', 'topic', 'partition'] as const, registers }),
+    consumerLag: new Gauge({
+      name: 'modestream_consumer_lag',
+      help: 'End offset minus committed (router) or durable (sharder) offset',
+      labelNames: ['stage', 'topic', 'partition'] as const,
+      registers,
+      async collect() {
+        const rows = await sources.consumerLag?.().catch(() => undefined);
+        for (const r of rows ?? []) if (r.lag !== null) this.set({ stage: r.stage, topic: r.topic, partition: String(r.partition) }, r.lag);
+      },
+    }),
   };
 }

@@ -6,6 +6,9 @@
  * replicas) before reading more.
  */
 import type { Producer } from 'kafkajs';
+import type { Config } from '../src/config.js';
+import type { Logger } from '../src/logger.js';
+import { createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
 
 export interface ProduceItem {
   value: Buffer;
@@ -24,6 +27,18 @@ export interface ProduceOptions {
   batchSize?: number;
   onProgress?: (p: { sent: number; position?: number }) => void;
   signal?: AbortSignal;
+}
+
+/** A connected producer for `config`'s brokers, the topics created first when missing; the caller disconnects it. */
+export async function openProducer(config: Config, logger: Logger): Promise<Producer> {
+  const kafka = createKafka({ settings: config.kafka, logger });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics({ admin, topics: config.topics, logger });
+  await admin.disconnect();
+  const producer = createProducer(kafka);
+  await producer.connect();
+  return producer;
 }
 
 export function keyOf(value: Buffer): string | null {

@@ -8,6 +8,7 @@ import type { Config } from '../src/config.js';
 import type { CaptionEmbedder } from '../src/embed/embedder.js';
 import type { Logger } from '../src/logger.js';
 import type { ShardStore } from '../state/shards.js';
+import { createStageHealth } from '../streams/health.js';
 import { createStageConsumer } from '../streams/kafka.js';
 import { routerTopology } from '../streams/router.js';
 import { sharderTopology, type OnAppended } from '../streams/sharder.js';
@@ -23,9 +24,11 @@ interface RoleBase {
 }
 
 export function startRouterRole({ config, logger, kafka, producer, routing, onChunk, embedder, routedPartitions }: RoleBase & { embedder: CaptionEmbedder; routedPartitions: number }): Promise<RunningStage> {
+  const health = createStageHealth({ stage: 'router', maxRestarts: config.kafka.maxRestarts });
   return startStage({
     name: 'router',
-    consumer: createStageConsumer({ kafka, groupId: config.groups.router, settings: config.kafka, logger }),
+    consumer: createStageConsumer({ kafka, groupId: config.groups.router, settings: config.kafka, logger, shouldRestart: health.shouldRestart }),
+    health,
     topic: config.topics.pairs,
     topology: routerTopology({
       limits: config.limits,
@@ -43,7 +46,8 @@ export function startRouterRole({ config, logger, kafka, producer, routing, onCh
 }
 
 export function startSharderRole({ config, logger, kafka, producer, routing, onChunk, store, onAppended }: RoleBase & { store: ShardStore; onAppended?: OnAppended }): Promise<RunningStage> {
-  const consumer = createStageConsumer({ kafka, groupId: config.groups.sharder, settings: config.kafka, logger });
+  const health = createStageHealth({ stage: 'sharder', maxRestarts: config.kafka.maxRestarts });
+  const consumer = createStageConsumer({ kafka, groupId: config.groups.sharder, settings: config.kafka, logger, shouldRestart: health.shouldRestart });
   // On assignment, resume each partition from the offset LMDB made durable (it may be ahead of Kafka's
   // committed offset if we crashed between the LMDB flush and the Kafka commit).
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -63,5 +67,6 @@ export function startSharderRole({ config, logger, kafka, producer, routing, onC
     logger: logger.child({ stage: 'sharder' }),
     appliedUpTo: (topic, partition) => store.nextOffset(topic, partition),
     onChunk,
+    health,
   });
 }

@@ -9,6 +9,7 @@ import type { Config } from '../src/config.js';
 import type { CacheLookups } from '../src/embed/cache.js';
 import { EnvironmentError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
+import type { StageHealth } from '../streams/health.js';
 import type { RunningStage, StageOptions } from '../streams/stage.js';
 import type { ToParent, ToWorker } from './router-worker.js';
 
@@ -26,6 +27,9 @@ export interface RouterThreadsOptions {
 export async function startRouterThreads({ config, logger, count, onChunk, onCacheLookups }: RouterThreadsOptions): Promise<RunningStage> {
   let stopping = false;
   const threads = new Map<number, Worker>();
+  const health = new Map<number, StageHealth>();
+  const setHealth = (index: number, state: StageHealth['state'], error?: string) =>
+    health.set(index, { stage: `router-${index}`, state, since: Date.now(), restarts: 0, ...(error ? { error } : {}) });
 
   const spawnThread = (index: number, attempt = 0): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -35,6 +39,7 @@ export async function startRouterThreads({ config, logger, count, onChunk, onCac
       worker.on('message', (m: ToParent) => {
         if (m.type === 'chunk') onChunk?.(m.info);
         else if (m.type === 'cache') onCacheLookups?.(m.lookups);
+        else if (m.type === 'health') health.set(index, { ...m.health, stage: `router-${index}` });
         else if (m.type === 'ready') {
           ready = true;
           resolve();
@@ -47,6 +52,7 @@ export async function startRouterThreads({ config, logger, count, onChunk, onCac
       worker.on('exit', (code) => {
         threads.delete(index);
         if (stopping || !ready) return;
+        setHealth(index, 'restarting', `thread exited with code ${code}`);
         const delay = Math.min(30_000, 500 * 2 ** attempt);
         logger.warn({ thread: index, code, restartInMs: delay }, 'router thread exited; restarting');
         setTimeout(() => {
@@ -55,6 +61,7 @@ export async function startRouterThreads({ config, logger, count, onChunk, onCac
       });
     });
 
+  for (let i = 0; i < count; i++) setHealth(i, 'starting');
   await Promise.all(Array.from({ length: count }, (_, i) => spawnThread(i)));
   logger.info({ threads: count }, 'router threads started');
   return {
@@ -73,6 +80,8 @@ export async function startRouterThreads({ config, logger, count, onChunk, onCac
             }),
         ),
       );
+      for (const i of health.keys()) setHealth(i, 'stopped');
     },
+    health: () => [...health.values()],
   };
 }

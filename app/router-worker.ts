@@ -17,12 +17,14 @@ import { openStateEnv } from '../state/env.js';
 import { createKafka, createProducer, partitionCount } from '../streams/kafka.js';
 import { createLogger } from './logger.js';
 import { startRouterRole } from './roles.js';
+import type { StageHealth } from '../streams/health.js';
 import type { StageOptions } from '../streams/stage.js';
 
 export type ToParent =
   | { type: 'ready' }
   | { type: 'chunk'; info: Parameters<NonNullable<StageOptions['onChunk']>>[0] }
   | { type: 'cache'; lookups: CacheLookups }
+  | { type: 'health'; health: StageHealth }
   | { type: 'stopped' }
   | { type: 'failed'; error: string };
 export type ToWorker = { type: 'stop' };
@@ -57,8 +59,19 @@ try {
     routedPartitions,
     onChunk: (info) => send({ type: 'chunk', info }),
   });
+  // The parent answers the probes: tell it whenever the consumer's state changes.
+  let reported = '';
+  const reportHealth = setInterval(() => {
+    const [health] = stage.health();
+    if (health && health.state !== reported) {
+      reported = health.state;
+      send({ type: 'health', health });
+    }
+  }, 500);
+  reportHealth.unref();
   port.on('message', (message: ToWorker) => {
     if (message.type !== 'stop') return;
+    clearInterval(reportHealth);
     void (async () => {
       await stage.stop();
       await producer.disconnect();

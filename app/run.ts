@@ -9,18 +9,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { clusterInThread } from './cluster-thread.js';
-import { noveltyThresholds } from '../src/cluster/novelty.js';
+import { openCore } from './core.js';
 import { createRoutingSource, type RoutingSource } from '../src/cluster/routing.js';
 import { snapshotsDirOf, type Config } from '../src/config.js';
 import { withEmbeddingCache, type CacheLookups } from '../src/embed/cache.js';
-import { createEmbedder } from '../src/embed/embedder.js';
-import type { CaptionEmbedder } from '../src/embed/embedder.js';
 import type { Logger } from '../src/logger.js';
-import { initBackend, type BackendInfo } from '../src/tensor/backend.js';
-import { createCentroidStore, type CentroidStore } from '../state/centroids.js';
-import { openStateEnv, type StateEnv } from '../state/env.js';
-import { createModelStore, type ModelStore } from '../state/models.js';
-import { createShardStore, type ShardStore } from '../state/shards.js';
+import type { BackendInfo } from '../src/tensor/backend.js';
+import type { CentroidStore } from '../state/centroids.js';
+import type { ModelStore } from '../state/models.js';
+import type { ShardStore } from '../state/shards.js';
 import { createSnapshotStore } from '../state/snapshots.js';
 import { createEventLog, type EventLog } from '../state/events.js';
 import { startController, type RunningController } from '../streams/controller.js';
@@ -31,8 +28,8 @@ import { startRouterRole, startSharderRole } from './roles.js';
 import { startRouterThreads } from './router-threads.js';
 import { startHttpServer, type RunningHttpServer } from './http.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { collectStatus } from './status.js';
-import { expertFreshness, startTrainingScheduler, type RunningScheduler, type SchedulerView } from './trainer.js';
+import { collectStatus, consumerPositions } from './status.js';
+import { expertsOnly, startTrainingScheduler, type RunningScheduler } from './trainer.js';
 
 export interface App {
   readonly backend: BackendInfo;
@@ -47,43 +44,6 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** Everything built from the config that both `run` and one-shot commands (bootstrap, status) need. */
-export interface Core {
-  env: StateEnv;
-  store: ShardStore;
-  centroids: CentroidStore;
-  models: ModelStore;
-  embedder: CaptionEmbedder;
-  backend: BackendInfo;
-  close(): Promise<void>;
-}
-
-export async function openCore(config: Config, logger: Logger): Promise<Core> {
-  const backend = await initBackend(config.backend, logger);
-  const env = openStateEnv({ dir: config.stateDir });
-  const centroids = createCentroidStore({ env });
-  const store = createShardStore({
-    env,
-    reservoirSize: config.clustering.sample,
-    reservoirSeed: config.clustering.seed,
-    noveltyThreshold: config.controller.drift.enabled ? noveltyThresholds(() => centroids.latest(), config.controller.drift) : undefined,
-  });
-  const models = createModelStore({ env });
-  const embedder = await createEmbedder(config.embedder, { modelsDir: config.modelsDir });
-  return {
-    env,
-    store,
-    centroids,
-    models,
-    embedder,
-    backend,
-    async close() {
-      embedder.dispose();
-      await env.close();
-    },
-  };
-}
-
 export interface StartAppOptions {
   config: Config;
   logger: Logger;
@@ -93,7 +53,11 @@ export interface StartAppOptions {
 
 export async function startApp({ config, logger, onLatencies }: StartAppOptions): Promise<App> {
   const core = await openCore(config, logger);
-  const metrics = createMetrics();
+  // Read at scrape time; admin and the stores exist by the time anyone scrapes.
+  const metrics = createMetrics({
+    centroidEpoch: () => core.centroids.latestEpoch(),
+    consumerLag: () => consumerPositions({ config, store: core.store, admin }),
+  });
   const onChunk: StageOptions['onChunk'] = ({ stage, outcome, ms }) => {
     metrics.chunkDuration.observe({ stage }, ms / 1000);
     for (const outcomeName of ['routed', 'unrouted', 'deadLettered', 'written', 'duplicates'] as const) {
@@ -151,9 +115,10 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         drift: config.controller.drift,
         cluster: (sample, epoch) => clusterInThread({ sample, epoch, settings: config.clustering, embedder: embedder.fingerprint }, config.backend),
         logger: logger.child({ component: 'controller' }),
-        onEvent: async (kind, message) => {
+        onEvent: async (kind, message, facts) => {
           if (kind === 'spawn') metrics.spawned.inc();
           if (kind === 'split') metrics.splits.inc();
+          if (facts?.fineClustersAdded) metrics.fineClustersAdded.inc(facts.fineClustersAdded);
           await events.record(kind, message);
         },
       })
@@ -169,8 +134,9 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         host: config.http.host,
         port: config.http.port,
         logger,
-        status: () => collectStatus({ config, store, centroids, models, admin, backend: core.backend, embedder, scheduler: scheduler?.view() ?? expertsOnly(core, config), events, snapshots, metrics }),
+        status: () => collectStatus({ config, store, centroids, models, admin, backend: core.backend, embedder, scheduler: scheduler?.view() ?? expertsOnly(core, config), events, snapshots }),
         metrics: () => metrics.registry.metrics(),
+        health: () => stages.flatMap((s) => s.health()),
         snapshots,
       })
     : undefined;
@@ -201,11 +167,6 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
       return stopping;
     },
   };
-}
-
-/** Freshness without a scheduler in this process (no trainer role): nothing queued or running here. */
-export function expertsOnly(core: Pick<Core, 'centroids' | 'store' | 'models'>, config: Config): SchedulerView {
-  return { experts: expertFreshness(core, config), queue: [], running: [], failing: {} };
 }
 
 /**

@@ -13,7 +13,7 @@ import { CENTROIDS_FILE, SNAPSHOT_FORMAT, modelFiles, type SnapshotManifest } fr
 import type { Files } from '../state/artifacts.js';
 import { expertName, SEED, type ModelVersion } from '../state/models.js';
 import { createSnapshotStore } from '../state/snapshots.js';
-import type { Core } from './run.js';
+import type { Core } from './core.js';
 
 export async function publishSnapshot({ config, core }: { config: Config; core: Core }): Promise<SnapshotManifest> {
   const { centroids, models, embedder } = core;

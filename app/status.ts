@@ -12,7 +12,6 @@ import type { CentroidStore } from '../state/centroids.js';
 import type { EventLog } from '../state/events.js';
 import { expertName, type ModelStore } from '../state/models.js';
 import type { SnapshotStore } from '../state/snapshots.js';
-import type { Metrics } from './metrics.js';
 import type { SchedulerView } from './trainer.js';
 import type { ShardStore } from '../state/shards.js';
 import { UNROUTED } from '../src/contract/routed.js';
@@ -33,11 +32,9 @@ export interface StatusSources {
   scheduler?: SchedulerView;
   events?: EventLog;
   snapshots?: SnapshotStore;
-  /** Lag gauges are refreshed from the figures gathered here. */
-  metrics?: Metrics;
 }
 
-export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots, metrics }: StatusSources): Promise<StatusReport> {
+export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots }: StatusSources): Promise<StatusReport> {
   const freshness = new Map((scheduler?.experts ?? []).map((f) => [f.expert, f]));
   const queued = new Set(scheduler?.queue.map((q) => q.name));
   const running = new Set(scheduler?.running);
@@ -134,7 +131,6 @@ export async function collectStatus({ config, store, centroids, models, admin, b
       report.kafkaError = errorMessage(err);
     }
   }
-  for (const p of report.partitions) if (p.lag !== null) metrics?.consumerLag.set({ stage: p.stage, topic: p.topic, partition: String(p.partition) }, p.lag);
   return report;
 }
 
@@ -146,23 +142,35 @@ async function latestSnapshot(snapshots: SnapshotStore | undefined): Promise<Sta
 }
 
 async function addKafkaFigures(report: StatusReport, { config, store, admin }: { config: Config; store: ShardStore; admin: Admin }): Promise<void> {
-  const { pairs, routed, dlq } = config.topics;
-  report.deadLettered = await topicMessageCount(admin, dlq);
+  const [deadLettered, partitions] = await Promise.all([topicMessageCount(admin, config.topics.dlq), consumerPositions({ config, store, admin })]);
+  report.deadLettered = deadLettered;
+  report.partitions.push(...partitions);
+}
+
+/**
+ * Each input partition's end offset, the stage's position in it and the lag between: the router's
+ * committed offsets in `pairs`, the sharder's durable (LMDB) offsets in `routed`. For the status report
+ * and, at every scrape, the `modestream_consumer_lag` gauge.
+ */
+export async function consumerPositions({ config, store, admin }: { config: Config; store: ShardStore; admin: Admin }): Promise<StatusReport['partitions']> {
+  const { pairs, routed } = config.topics;
   const [pairsEnd, routedEnd, routerCommitted] = await Promise.all([
     admin.fetchTopicOffsets(pairs),
     admin.fetchTopicOffsets(routed),
     admin.fetchOffsets({ groupId: config.groups.router, topics: [pairs] }),
   ]);
+  const rows: StatusReport['partitions'] = [];
   const committed = new Map((routerCommitted[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   for (const p of pairsEnd.sort((a, b) => a.partition - b.partition)) {
     const end = Number(p.high);
     const c = committed.get(p.partition);
     const position = c === undefined || c < 0 ? null : c;
-    report.partitions.push({ topic: pairs, partition: p.partition, stage: 'router', position, end, lag: end - (position ?? Number(p.low)) });
+    rows.push({ topic: pairs, partition: p.partition, stage: 'router', position, end, lag: end - (position ?? Number(p.low)) });
   }
   for (const p of routedEnd.sort((a, b) => a.partition - b.partition)) {
     const end = Number(p.high);
     const position = store.nextOffset(routed, p.partition) ?? null;
-    report.partitions.push({ topic: routed, partition: p.partition, stage: 'sharder', position, end, lag: end - (position ?? Number(p.low)) });
+    rows.push({ topic: routed, partition: p.partition, stage: 'sharder', position, end, lag: end - (position ?? Number(p.low)) });
   }
+  return rows;
 }

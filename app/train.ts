@@ -18,7 +18,7 @@ import type { Logger } from '../src/logger.js';
 import { pruneDirectories, readCurrent, readFiles, setCurrent, writeDirectoryAtomically } from '../state/artifacts.js';
 import { createModelStore, expertName, SEED, versionDir, type ModelStore, type ModelVersion } from '../state/models.js';
 import { sampleBatches } from '../state/sampler.js';
-import { openCore, type Core } from './run.js';
+import { openCore, type Core } from './core.js';
 
 export type TrainTarget = { kind: 'seed' } | { kind: 'expert'; expert: number };
 

@@ -18,7 +18,7 @@ import type { Logger } from '../src/logger.js';
 import type { EventLog } from '../state/events.js';
 import { expertName, SEED } from '../state/models.js';
 import type { Metrics } from './metrics.js';
-import type { Core } from './run.js';
+import type { Core } from './core.js';
 import { publishSnapshot } from './snapshot.js';
 
 const CLI = fileURLToPath(new URL('../../bin/modestream.js', import.meta.url));
@@ -77,6 +77,11 @@ export function expertFreshness(core: Pick<Core, 'centroids' | 'store' | 'models
     );
     return { ...freshness, version: version?.version ?? null, lastTrainedAt: version?.createdAt ?? null };
   });
+}
+
+/** Freshness without a scheduler in this process (no trainer role): nothing queued or running here. */
+export function expertsOnly(core: Pick<Core, 'centroids' | 'store' | 'models'>, config: Config): SchedulerView {
+  return { experts: expertFreshness(core, config), queue: [], running: [], failing: {} };
 }
 
 export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {

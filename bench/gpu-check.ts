@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { runTrainingJob } from '../app/train.js';
-import { openCore } from '../app/run.js';
+import { openCore } from '../app/core.js';
 import { createRng } from '../src/cluster/rng.js';
 import { resolveConfig, type Backend } from '../src/config.js';
 import { encodeRouted, type RoutedRecord } from '../src/contract/routed.js';

@@ -16,7 +16,7 @@ import { planNovelty } from '../src/cluster/drift.js';
 import { kmeans } from '../src/cluster/kmeans.js';
 import type { CentroidModel } from '../src/cluster/model.js';
 import { nearestCenters } from '../src/cluster/nearest.js';
-import { judgeClusters, maxRatioFor, nearestUnitRow, quantile, spawnThreshold } from '../src/cluster/novelty.js';
+import { judgeClusters, nearestUnitRow, noveltyMaxRatio, quantile, spawnThreshold } from '../src/cluster/novelty.js';
 import { ConfigSchema } from '../src/config.js';
 import { initBackend } from '../src/tensor/backend.js';
 
@@ -73,6 +73,7 @@ if (!existsSync(modelCache)) await writeFile(modelCache, JSON.stringify(clustere
 const model = await withRadii(clustered, sampleRows, drift);
 console.log(`${values.kind}: bootstrap ${sampleSize} -> ${clustering.fine} fine / ${clustering.experts} experts in ${((performance.now() - started) / 1000).toFixed(0)} s; radius quantile ${drift.radiusQuantile}, margin ${drift.radiusMargin}`);
 const radii = model.radii!;
+console.log(`buffer ratio threshold: ${noveltyMaxRatio(model, drift).toFixed(3)} (${drift.maxRatio !== undefined ? 'configured' : model.maxRatio !== undefined ? `calibrated, factor ${drift.ratioFactor}` : 'per-space default'})`);
 console.log(`radii: p5 ${quantile(radii, 0.05).toFixed(3)} median ${quantile(radii, 0.5).toFixed(3)} p95 ${quantile(radii, 0.95).toFixed(3)}`);
 
 interface Routed {
@@ -119,7 +120,7 @@ const k = drift.newClusters;
 async function judge(points: Float32Array, seed: number, m: CentroidModel = model) {
   const n = points.length / dim;
   const fit = await kmeans({ points, dim, k: Math.min(k, Math.floor(n / drift.minClusterSize)), seed, maxIterations: 20, tolerance: 1e-4 });
-  return judgeClusters({ points, dim, centers: fit.centers, assignment: fit.assignment, fine: m.fine, minSize: drift.minClusterSize, maxRatio: drift.maxRatio ?? maxRatioFor(m.embedder), radiusQuantile: drift.radiusQuantile });
+  return judgeClusters({ points, dim, centers: fit.centers, assignment: fit.assignment, fine: m.fine, minSize: drift.minClusterSize, maxRatio: noveltyMaxRatio(m, drift), radiusQuantile: drift.radiusQuantile });
 }
 const candidatesOf = (idx: readonly number[], r: Routed) => idx.filter((_, i) => r.candidate[i] === 1);
 const stationaryCandidates = candidatesOf(heldOut, stationary);
@@ -135,8 +136,21 @@ for (let t = 0; t < repeats; t++) {
     if (j.keep) stationaryKept++;
   }
 }
-started = performance.now();
 console.log(`stationary buffers (${repeats} x ${B} candidates, each ~${Math.round(B / rate(stationary))} pairs): cluster ratio min ${Math.min(...stationaryRatios).toFixed(3)} p5 ${quantile(stationaryRatios, 0.05).toFixed(3)} median ${quantile(stationaryRatios, 0.5).toFixed(3)}; kept ${stationaryKept}`);
+
+// The first buffer after a bootstrap: the catch-up routes the sample itself, whose candidates are the
+// farthest members of every cluster (by construction of the radii), not a held-out tail.
+const inSampleCandidates = candidatesOf(seen, inSample);
+const inSampleRatios: number[] = [];
+let inSampleKept = 0;
+for (let t = 0; t < repeats && inSampleCandidates.length >= B; t++) {
+  const pick = shuffled(inSampleCandidates, 3000 + t).slice(0, B);
+  for (const j of await judge(take(pick), t)) {
+    if (j.size >= drift.minClusterSize) inSampleRatios.push(j.ratio);
+    if (j.keep) inSampleKept++;
+  }
+}
+if (inSampleRatios.length) console.log(`in-sample buffers (${repeats} x ${B} of ${inSampleCandidates.length} candidates): cluster ratio min ${Math.min(...inSampleRatios).toFixed(3)} p5 ${quantile(inSampleRatios, 0.05).toFixed(3)} median ${quantile(inSampleRatios, 0.5).toFixed(3)}; kept ${inSampleKept}`);
 
 // A new family arrives: the buffer holds stationary candidates already (a random fill level) and fills
 // up with the family's candidates in stream order. Pairs of the family until a cluster is kept.

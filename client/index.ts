@@ -23,9 +23,8 @@ import type { RoutingFormula } from '../src/ensemble/weights.js';
 import { StateError } from '../src/errors.js';
 import { deserializeModel } from '../src/expert/checkpoint.js';
 import { disposeModel, type ExpertModel } from '../src/expert/model.js';
-import { MANIFEST_FILE, type SnapshotManifest } from '../src/snapshot/manifest.js';
-import { readCurrent } from '../state/artifacts.js';
-import { parseManifest } from '../state/snapshots.js';
+import { readCurrent } from '../src/snapshot/current.js';
+import { MANIFEST_FILE, parseManifest, type SnapshotManifest } from '../src/snapshot/manifest.js';
 
 export type { Ensemble } from '../src/ensemble/ensemble.js';
 export type { SnapshotManifest } from '../src/snapshot/manifest.js';

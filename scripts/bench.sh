@@ -10,4 +10,9 @@ if [ -z "$name" ] || [ ! -f "bench/$name.ts" ]; then
   exit 2
 fi
 bash scripts/ensure-deps.sh
+# The k-means anchor is numpy / scikit-learn on the same data: its venv is made on first use (from PyPI).
+if [ "$name" = kmeans ] && [ ! -x .venv/bin/python ]; then
+  echo "creating .venv with numpy and scikit-learn for the k-means reference" >&2
+  { python3 -m venv .venv && .venv/bin/pip install -q numpy scikit-learn; } || echo "could not create .venv: the numpy reference will be skipped" >&2
+fi
 exec node "dist/bench/$name.js" "$@"

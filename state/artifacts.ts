@@ -12,6 +12,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StateError } from '../src/errors.js';
+import { CURRENT_FILE, readCurrent } from '../src/snapshot/current.js';
+
+// Writers and readers of CURRENT stay one API here; the reader itself is shared with the client.
+export { readCurrent };
 
 export type Files = Record<string, Uint8Array | string>;
 
@@ -54,19 +58,8 @@ export async function setCurrent(parent: string, name: string): Promise<void> {
   const temp = join(parent, `.CURRENT-${randomBytes(4).toString('hex')}`);
   await writeFile(temp, `${name}\n`);
   await fsyncPath(temp);
-  await rename(temp, join(parent, 'CURRENT'));
+  await rename(temp, join(parent, CURRENT_FILE));
   await fsyncPath(parent);
-}
-
-/** The name `CURRENT` points at, if any. */
-export async function readCurrent(parent: string): Promise<string | undefined> {
-  try {
-    const name = (await readFile(join(parent, 'CURRENT'), 'utf8')).trim();
-    return name === '' ? undefined : name;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
 }
 
 /**

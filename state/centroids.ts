@@ -22,6 +22,7 @@ const StoredModel = z.object({
   counts: bytesSchema,
   // Optional: epochs stored before novelty radii existed load without them (see CentroidModel.radii).
   radii: bytesSchema.optional(),
+  maxRatio: z.number().positive().optional(),
   createdAt: z.number(),
   refinedThrough: z.record(z.string(), z.number().int().nonnegative()).default({}),
   origins: z.record(z.string(), z.string()).default({}),
@@ -46,9 +47,10 @@ function copyInto<T extends Float32Array | Int32Array | Float64Array>(ctor: { ne
 }
 
 export function encodeModel(m: CentroidModel): StoredModel {
-  const { radii, ...rest } = m;
+  const { radii, maxRatio, ...rest } = m;
   return {
     ...rest,
+    ...(maxRatio !== undefined ? { maxRatio } : {}),
     fine: raw(m.fine),
     fineIds: raw(m.fineIds),
     fineToExpert: raw(m.fineToExpert),

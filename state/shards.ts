@@ -7,18 +7,14 @@
  * the Kafka offset afterwards can never lose a record, and a redelivered record is recognised by its id
  * (written once, whatever the process, crash or rebalance). Reads are synchronous.
  */
-import { UNROUTED, decodeRouted, encodeRouted, type Route, type RoutedRecord } from '../src/contract/routed.js';
+import { UNROUTED, decodeRouted, encodeRouted, type EncodedRecord, type Route, type RoutedRecord } from '../src/contract/routed.js';
 import { reservoirSlot } from '../src/cluster/reservoir.js';
 import { createRng } from '../src/cluster/rng.js';
 import { bytesToF32, f32ToBytes } from '../src/codec/bytes.js';
 import { StateError } from '../src/errors.js';
 import type { StateEnv } from './env.js';
 
-/** A routed record and its encoded form (what the shard stores). */
-export interface EncodedRecord {
-  record: RoutedRecord;
-  bytes: Buffer;
-}
+export type { EncodedRecord } from '../src/contract/routed.js';
 
 export interface PartitionProgress {
   topic: string;

@@ -8,8 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StateError } from '../src/errors.js';
-import { MANIFEST_FILE, SnapshotFileName, SnapshotManifest, type SnapshotFile } from '../src/snapshot/manifest.js';
+import { MANIFEST_FILE, SnapshotFileName, parseManifest, type SnapshotFile, type SnapshotManifest } from '../src/snapshot/manifest.js';
 import { pruneDirectories, readCurrent, setCurrent, writeDirectoryAtomically, type Files } from './artifacts.js';
 import { versionDir } from './models.js';
 
@@ -18,21 +17,6 @@ const VERSION_DIR = /^v(\d{6,})$/;
 export function fileEntry(name: string, content: Uint8Array | string): SnapshotFile {
   const bytes = typeof content === 'string' ? Buffer.from(content) : content;
   return { name, bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
-
-export function parseManifest(text: string, what: string): SnapshotManifest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new StateError(`${what}: manifest.json is not valid JSON (${(err as Error).message})`);
-  }
-  const parsed = SnapshotManifest.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new StateError(`${what}: not a modestream snapshot manifest: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return parsed.data;
 }
 
 export type SnapshotStore = ReturnType<typeof createSnapshotStore>;

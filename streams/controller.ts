@@ -14,6 +14,7 @@
 import { exhaustMap, interval, startWith, type Subscription } from 'rxjs';
 import type { ClusteringSettings, ControllerSettings } from '../src/config.js';
 import { withRadii } from '../src/cluster/bootstrap.js';
+import { noveltyMaxRatio } from '../src/cluster/novelty.js';
 import { planNovelty, planSplit } from '../src/cluster/drift.js';
 import { UNROUTED } from '../src/contract/routed.js';
 import type { CentroidModel } from '../src/cluster/model.js';
@@ -21,12 +22,11 @@ import { meanDisplacement, refineCenters, refinedEpoch } from '../src/cluster/on
 import { createRouting, type RoutingSource } from '../src/cluster/routing.js';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
-import type { CentroidStore } from '../state/centroids.js';
-import type { ShardStore } from '../state/shards.js';
+import type { CentroidPublisher, ControllerShards } from './ports.js';
 
 export interface ControllerDeps {
-  store: ShardStore;
-  centroids: CentroidStore;
+  store: ControllerShards;
+  centroids: CentroidPublisher;
   routing: RoutingSource;
   /** Reservoir size at which centers are bootstrapped, and the online refinement settings. */
   settings: Pick<ClusteringSettings, 'sample' | 'refine'>;
@@ -39,7 +39,7 @@ export interface ControllerDeps {
   /** Spawning and splitting experts; absent or disabled: the set of experts stays as bootstrapped. */
   drift?: ControllerSettings['drift'];
   /** Every bootstrap, epoch, spawn and split (the event log, metrics). */
-  onEvent?: (kind: 'bootstrap' | 'epoch' | 'spawn' | 'split', message: string) => void | Promise<void>;
+  onEvent?: (kind: 'bootstrap' | 'epoch' | 'spawn' | 'split', message: string, facts?: { fineClustersAdded?: number }) => void | Promise<void>;
 }
 
 export interface RunningController {
@@ -79,7 +79,7 @@ export async function controllerTick(deps: ControllerDeps, refiner = createRefin
     const model = deps.drift ? await withRadii(clustered, embeddings, deps.drift) : clustered;
     const won = await centroids.publish(model);
     logger.info(
-      { epoch: model.epoch, fine: model.fineIds.length, experts: model.experts.length, inertia: model.stats.inertia, ms: Math.round(performance.now() - started), published: won },
+      { epoch: model.epoch, fine: model.fineIds.length, experts: model.experts.length, inertia: model.stats.inertia, noveltyMaxRatio: model.maxRatio, ms: Math.round(performance.now() - started), published: won },
       won ? 'centroid epoch published' : 'another process published this epoch first; using theirs',
     );
     if (won) await deps.onEvent?.('bootstrap', `centroids bootstrapped from ${embeddings.length} sampled captions: ${model.fineIds.length} fine clusters, ${model.experts.length} experts`);
@@ -159,11 +159,11 @@ async function driftStep(deps: ControllerDeps, drift: ControllerSettings['drift'
         const spawned = Object.entries(plan.spawned).map(([e, f]) => `expert ${e} (${f.length} fine clusters)`);
         const message = `epoch ${plan.model.epoch}: ${ids.length} novel pairs became ${Object.values(plan.joined).flat().length + Object.values(plan.spawned).flat().length} new fine clusters (${[...joined, spawned.length ? `new ${spawned.join(', ')}` : ''].filter(Boolean).join('; ')}); ${moved} pairs moved, ${plan.dropped} dropped`;
         logger.info({ epoch: plan.model.epoch, joined: plan.joined, spawned: plan.spawned, moved, dropped: plan.dropped, judged, spawnDistance: Number(plan.spawnDistance.toFixed(3)), candidateRate }, 'novelty buffer clustered');
-        await onEvent?.(spawned.length ? 'spawn' : 'epoch', message);
+        await onEvent?.(spawned.length ? 'spawn' : 'epoch', message, { fineClustersAdded: plan.model.fineIds.length - base.fineIds.length });
       }
     } else {
       // A stationary stream's tail: dropping it is what keeps the same tail from being re-clustered.
-      logger.info({ epoch: base.epoch, buffered: ids.length, dropped: ids.length, judged, candidateRate }, 'novelty buffer judged: nothing new; candidates dropped');
+      logger.info({ epoch: base.epoch, buffered: ids.length, dropped: ids.length, maxRatio: Number(noveltyMaxRatio(base, drift).toFixed(3)), judged, candidateRate }, 'novelty buffer judged: nothing new; candidates dropped');
     }
     await store.clearNovelty(ids, plan ? plan.dropped : ids.length);
     return;

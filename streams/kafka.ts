@@ -45,10 +45,23 @@ export function createProducer(kafka: Kafka): Producer {
 
 /**
  * A stage's consumer: fetch sizes from the settings (maxBytesPerPartition must exceed the largest
- * message), and after any failure (broker restart, network) it rejoins and resumes from committed or
- * durable offsets instead of giving up.
+ * message); after a failure it rejoins and resumes from committed or durable offsets, as long as
+ * `shouldRestart` agrees (streams/health.ts: Kafka outages always, our own failures a few times).
  */
-export function createStageConsumer({ kafka, groupId, settings, logger }: { kafka: Kafka; groupId: string; settings: KafkaSettings; logger: Logger }): Consumer {
+export function createStageConsumer({
+  kafka,
+  groupId,
+  settings,
+  logger,
+  shouldRestart = () => true,
+}: {
+  kafka: Kafka;
+  groupId: string;
+  settings: KafkaSettings;
+  logger: Logger;
+  /** Whether to restart after a crash kafkajs would restart from (streams/health.ts decides). */
+  shouldRestart?: (err: unknown) => boolean;
+}): Consumer {
   return kafka.consumer({
     groupId,
     sessionTimeout: settings.sessionTimeoutMs,
@@ -61,8 +74,10 @@ export function createStageConsumer({ kafka, groupId, settings, logger }: { kafk
       maxRetryTime: 5_000,
       retries: 12,
       restartOnFailure: async (err) => {
-        logger.warn({ groupId, err: errorMessage(err) }, 'consumer failed; restarting');
-        return true;
+        const restart = shouldRestart(err);
+        if (restart) logger.warn({ groupId, err: errorMessage(err) }, 'consumer failed; restarting');
+        else logger.error({ groupId, err: errorMessage(err) }, 'consumer failed too often; giving up (liveness now fails)');
+        return restart;
       },
     },
   });
@@ -81,8 +96,6 @@ export async function ensureTopics({ admin, topics, logger }: { admin: Admin; to
     { topic: topics.pairs, numPartitions: topics.pairsPartitions },
     { topic: topics.dlq, numPartitions: 1 },
     { topic: topics.routed, numPartitions: topics.routedPartitions },
-    // Control events are state (latest per key wins), so the log is compacted.
-    { topic: topics.control, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
   ].map((t) => ({ ...t, replicationFactor: topics.replicationFactor }));
   const existing = new Set(await admin.listTopics());
   const missing = wanted.filter((t) => !existing.has(t.topic));

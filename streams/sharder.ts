@@ -12,9 +12,9 @@
 import type { Producer } from 'kafkajs';
 import { concatMap, map, pipe, type OperatorFunction } from 'rxjs';
 import type { RoutingSource } from '../src/cluster/routing.js';
-import { decodeRouted, encodeRouted, type RoutedRecord } from '../src/contract/routed.js';
-import type { EncodedRecord, ShardStore } from '../state/shards.js';
+import { decodeRouted, encodeRouted, type EncodedRecord, type RoutedRecord } from '../src/contract/routed.js';
 import { deadLetter, type InputMessage } from './messages.js';
+import type { ShardWriter } from './ports.js';
 import type { ChunkOutcome, Topology } from './stage.js';
 
 export interface DecodedChunk {
@@ -75,7 +75,7 @@ export function deadLetterUndecodable({ producer, dlqTopic }: { producer: Produc
 /** Seen after each durable append: the records and how long the LMDB commit + flush took. */
 export type OnAppended = (info: { records: readonly RoutedRecord[]; commitMs: number; durableAt: number }) => void;
 
-export function appendToShards(store: ShardStore, onAppended?: OnAppended): OperatorFunction<DecodedChunk, ChunkOutcome> {
+export function appendToShards(store: ShardWriter, onAppended?: OnAppended): OperatorFunction<DecodedChunk, ChunkOutcome> {
   return concatMap(async (chunk) => {
     const last = chunk.messages[chunk.messages.length - 1]!;
     const nextOffset = Number(last.offset) + 1;
@@ -87,7 +87,7 @@ export function appendToShards(store: ShardStore, onAppended?: OnAppended): Oper
 }
 
 export interface SharderDeps {
-  store: ShardStore;
+  store: ShardWriter;
   routing: RoutingSource;
   producer: Producer;
   dlqTopic: string;

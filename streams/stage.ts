@@ -15,6 +15,7 @@ import { EMPTY, concatMap, from, lastValueFrom, of, type OperatorFunction } from
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import { isRebalanceError } from './errors.js';
+import type { StageHealth, StageHealthTracker } from './health.js';
 import { toInputMessage, type InputMessage } from './messages.js';
 
 export interface ChunkOutcome {
@@ -43,15 +44,20 @@ export interface StageOptions {
   appliedUpTo?: (topic: string, partition: number) => number | undefined;
   /** Called after each committed chunk (metrics, progress). */
   onChunk?: (info: { stage: string; topic: string; partition: number; outcome: ChunkOutcome; ms: number }) => void;
+  /** Follows the consumer (the same tracker decides its restarts: createStageConsumer). */
+  health?: StageHealthTracker;
 }
 
 export interface RunningStage {
   /** Finishes the chunk in flight, commits it, leaves the group. */
   stop(): Promise<void>;
+  /** The stage's consumers, for the probes (one per router thread). */
+  health(): StageHealth[];
 }
 
 export async function startStage(options: StageOptions): Promise<RunningStage> {
-  const { consumer, topic, logger } = options;
+  const { consumer, topic, logger, health, name } = options;
+  health?.watch(consumer);
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await consumer.run({
     autoCommit: false,
@@ -63,14 +69,17 @@ export async function startStage(options: StageOptions): Promise<RunningStage> {
   return {
     async stop() {
       // kafkajs waits for the running eachBatch, which stops at the next chunk boundary (isRunning).
+      health?.stopped();
       await consumer.disconnect();
       logger.info('stage stopped');
     },
+    // Without a tracker the stage is taken to run: it was started, and nothing watches it fail.
+    health: () => [health?.view() ?? { stage: name, state: 'running', since: 0, restarts: 0 }],
   };
 }
 
 async function handleBatch(options: StageOptions, payload: EachBatchPayload): Promise<void> {
-  const { consumer, topology, chunkSize, logger, appliedUpTo, onChunk, name } = options;
+  const { consumer, topology, chunkSize, logger, appliedUpTo, onChunk, name, health } = options;
   const { batch, isRunning, isStale, heartbeat, resolveOffset } = payload;
   const { topic, partition } = batch;
   // A refused commit means the partition is moving to another member: stop at the next chunk.
@@ -106,6 +115,7 @@ async function handleBatch(options: StageOptions, payload: EachBatchPayload): Pr
             resolveOffset(String(outcome.nextOffset - 1));
             const committed = await commit(consumer, logger, topic, partition, outcome.nextOffset);
             refused ||= !committed;
+            health?.progressed();
             onChunk?.({ stage: name, topic, partition, outcome, ms: performance.now() - started });
             await heartbeat().catch((err: unknown) => logger.debug({ err: errorMessage(err) }, 'heartbeat failed'));
             return committed;

@@ -35,7 +35,7 @@ export function registerBootstrap(program: Command): void {
         'clustering.balanced': flags.plain ? false : undefined,
       }, QUIET);
       const logger = createLogger(config, 'bootstrap');
-      const [{ openCore }, { clusterSample }] = await Promise.all([import('../../app/run.js'), import('../../src/cluster/bootstrap.js')]);
+      const [{ openCore }, { clusterSample }] = await Promise.all([import('../../app/core.js'), import('../../src/cluster/bootstrap.js')]);
       const core = await openCore(config, logger);
       try {
         const { embeddings } = core.store.reservoirSample();

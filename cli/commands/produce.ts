@@ -5,9 +5,8 @@
 import { createReadStream, statSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { linesOf, produceAll, type ProduceItem } from '../../app/produce.js';
+import { linesOf, openProducer, produceAll, type ProduceItem } from '../../app/produce.js';
 import { ConfigError } from '../../src/errors.js';
-import { createKafka, createProducer, ensureTopics } from '../../streams/kafka.js';
 import { QUIET, createLogger, loadConfig, type GlobalOptions } from '../context.js';
 import { intOption, positiveNumberOption } from '../options.js';
 
@@ -104,13 +103,7 @@ export function registerProduce(program: Command): void {
         source = jsonlSource(file);
       }
       const { total } = source;
-      const kafka = createKafka({ settings: config.kafka, logger });
-      const admin = kafka.admin();
-      await admin.connect();
-      await ensureTopics({ admin, topics: config.topics, logger });
-      await admin.disconnect();
-      const producer = createProducer(kafka);
-      await producer.connect();
+      const producer = await openProducer(config, logger);
 
       const showBar = flags.progress !== false && process.stderr.isTTY;
       const bar = showBar

@@ -1,6 +1,7 @@
 /** `modestream run`: every role in one process by default; SIGTERM/SIGINT finish the chunk in flight, commit, close. */
 import type { Command } from 'commander';
 import { createLogger, loadConfig, type GlobalOptions } from '../context.js';
+import { Role } from '../../src/config.js';
 import { intOption } from '../options.js';
 
 interface RunFlags {
@@ -12,7 +13,7 @@ export function registerRun(program: Command): void {
   program
     .command('run')
     .description('consume pairs, route them, shard them durably in LMDB, bootstrap centers, serve /status')
-    .option('--roles <list>', 'roles to run, comma-separated: router,sharder,controller,http (roles)')
+    .option('--roles <list>', `roles to run, comma-separated: ${Role.options.join(',')} (roles)`)
     .option('--http-port <port>', 'HTTP port for /healthz and /status.json; 0 picks a free one (http.port)', intOption)
     .action(async (flags: RunFlags, cmd: Command) => {
       const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), { roles: flags.roles, 'http.port': flags.httpPort });

@@ -14,7 +14,7 @@ export function registerSnapshot(program: Command): void {
     .option('--json', 'print the manifest')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
       const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), {}, QUIET);
-      const [{ openCore }, { publishSnapshot }] = await Promise.all([import('../../app/run.js'), import('../../app/snapshot.js')]);
+      const [{ openCore }, { publishSnapshot }] = await Promise.all([import('../../app/core.js'), import('../../app/snapshot.js')]);
       const core = await openCore(config, createLogger(config, 'snapshot'));
       try {
         const manifest = await publishSnapshot({ config, core });
@@ -40,8 +40,8 @@ export function registerSnapshot(program: Command): void {
     .action(async (flags: { dir?: string; port?: number; host?: string }, cmd: Command) => {
       const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), { 'snapshots.dir': flags.dir, 'http.port': flags.port, 'http.host': flags.host });
       const logger = createLogger(config, 'serve');
-      const [{ startHttpServer }, { createSnapshotStore }] = await Promise.all([import('../../app/http.js'), import('../../state/snapshots.js')]);
-      const server = await startHttpServer({ host: config.http.host, port: config.http.port, logger, snapshots: createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep }) });
+      const { startSnapshotServer } = await import('../../app/serve.js');
+      const server = await startSnapshotServer(config, logger);
       process.stdout.write(`serving ${snapshotsDirOf(config)} at ${server.url}/snapshots\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

@@ -1,18 +1,6 @@
 /** `modestream status [--json] [--verify]`: experts, centroids, offsets and dead letters at a glance. */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { collectStatus } from '../../app/status.js';
-import { EnvironmentError } from '../../src/errors.js';
 import type { StatusReport } from '../../src/status.js';
-import { createCentroidStore } from '../../state/centroids.js';
-import { openStateEnv } from '../../state/env.js';
-import { createModelStore } from '../../state/models.js';
-import { createEventLog } from '../../state/events.js';
-import { createSnapshotStore } from '../../state/snapshots.js';
-import { snapshotsDirOf } from '../../src/config.js';
-import { createShardStore } from '../../state/shards.js';
-import { createKafka } from '../../streams/kafka.js';
 import { QUIET, createLogger, loadConfig, type GlobalOptions } from '../context.js';
 
 interface StatusFlags {
@@ -31,28 +19,12 @@ export function registerStatus(program: Command): void {
     .action(async (flags: StatusFlags, cmd: Command) => {
       const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), {}, QUIET);
       const logger = createLogger(config, 'status');
-      if (!existsSync(join(config.stateDir, 'lmdb'))) {
-        throw new EnvironmentError(`no modestream state in ${config.stateDir} (set --state-dir, or start \`modestream run\` first)`);
-      }
-      const env = openStateEnv({ dir: config.stateDir, readOnly: true });
-      const store = createShardStore({ env, reservoirSize: config.clustering.sample });
-      const centroids = createCentroidStore({ env });
-      const models = createModelStore({ env });
-      const admin = flags.kafka === false ? undefined : createKafka({ settings: config.kafka, logger, retries: 1 }).admin();
-      try {
-        await admin?.connect().catch(() => undefined);
-        const { expertFreshness } = await import('../../app/trainer.js');
-        const scheduler = { experts: expertFreshness({ store, centroids, models }, config), queue: [], running: [], failing: {} };
-        const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config) });
-        const report = await collectStatus({ config, store, centroids, models, admin, scheduler, events: createEventLog({ env }), snapshots });
-        const audit = flags.verify ? store.audit() : undefined;
-        if (flags.json) process.stdout.write(`${JSON.stringify(audit ? { ...report, audit } : report, null, 2)}\n`);
-        else process.stdout.write(formatStatus(report, audit));
-        if (audit && audit.problems.length > 0) process.exitCode = 1;
-      } finally {
-        await admin?.disconnect().catch(() => undefined);
-        await env.close();
-      }
+      // Loaded on use: the store and Kafka modules are not needed for `--help` or other commands.
+      const { readStatusReport } = await import('../../app/status-report.js');
+      const { report, audit } = await readStatusReport(config, logger, { kafka: flags.kafka !== false, verify: flags.verify === true });
+      if (flags.json) process.stdout.write(`${JSON.stringify(audit ? { ...report, audit } : report, null, 2)}\n`);
+      else process.stdout.write(formatStatus(report, audit));
+      if (audit && audit.problems.length > 0) process.exitCode = 1;
     });
 }
 

@@ -16,7 +16,7 @@
 import type { ControllerSettings } from '../config.js';
 import { kmeans } from './kmeans.js';
 import type { CentroidModel } from './model.js';
-import { judgeClusters, maxRatioFor, nearestUnitRow, spawnThreshold, type ClusterJudgement } from './novelty.js';
+import { judgeClusters, nearestUnitRow, noveltyMaxRatio, spawnThreshold, type ClusterJudgement } from './novelty.js';
 import { normaliseRowInPlace } from './vectors.js';
 
 type DriftSettings = ControllerSettings['drift'];
@@ -72,7 +72,7 @@ export async function planNovelty({ model, novel, settings, seed, now = Date.now
   const k = Math.min(settings.newClusters, Math.floor(n / settings.minClusterSize));
   if (k < 1) return undefined;
   const fit = await kmeans({ points: novel, dim, k, seed, maxIterations: 20, tolerance: 1e-4 });
-  const judged = judgeClusters({ points: novel, dim, centers: fit.centers, assignment: fit.assignment, fine: model.fine, minSize: settings.minClusterSize, maxRatio: settings.maxRatio ?? maxRatioFor(model.embedder), radiusQuantile: settings.radiusQuantile });
+  const judged = judgeClusters({ points: novel, dim, centers: fit.centers, assignment: fit.assignment, fine: model.fine, minSize: settings.minClusterSize, maxRatio: noveltyMaxRatio(model, settings), radiusQuantile: settings.radiusQuantile });
   const kept = judged.filter((j) => j.keep).map((j) => j.cluster);
   if (kept.length === 0) return { dropped: n, judged };
   const spawnDistance = spawnThreshold(model, settings.spawnQuantile, settings.spawnFactor);

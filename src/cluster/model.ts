@@ -33,6 +33,12 @@ export interface CentroidModel {
    * candidates until the controller derives radii from the reservoir sample and publishes them.
    */
   radii?: Float32Array;
+  /**
+   * The novelty buffer ratio threshold calibrated for THIS model at bootstrap (src/cluster/novelty.ts,
+   * calibrateMaxRatio): the ratio scale depends on how finely the centers cut the space. Absent when the
+   * sample's tail was too small to calibrate on; then the per-space default applies.
+   */
+  maxRatio?: number;
   createdAt: number;
   /**
    * Per expert, the shard sequence number up to which records have refined these centers (online

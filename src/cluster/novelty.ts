@@ -22,6 +22,10 @@
  * buffers kept anything), footwear buffers contain clusters down to 0.92-0.95 (median 1.07). maxRatio 0.97
  * sits between; with 300-candidate buffers footwear was detected in 20/20 runs, 17 within 3,000 pairs.
  * In hashed space the scale differs (tail >= 0.82, new family <= 0.80): the threshold is not universal.
+ * Nor within one space: with 256 fine centers (6,000 captions) MiniLM tails reach down to 1.007, and once
+ * (a CI run) a stationary buffer held a cluster under 0.97 that spawned an expert. So each model gets its
+ * own threshold at bootstrap, calibrated on its sample's tail (bootstrap.ts, calibrateMaxRatio);
+ * `maxRatioFor` is the fall-back when that tail is too small.
  */
 import type { CentroidModel } from './model.js';
 
@@ -32,6 +36,11 @@ import type { CentroidModel } from './model.js';
  */
 export function maxRatioFor(embedderFingerprint: string): number {
   return embedderFingerprint.startsWith('hashed') ? 0.8 : 0.97;
+}
+
+/** The buffer ratio threshold in force for `model`: configured, else calibrated for it, else per space. */
+export function noveltyMaxRatio(model: Pick<CentroidModel, 'maxRatio' | 'embedder'>, settings: { maxRatio?: number | undefined }): number {
+  return settings.maxRatio ?? model.maxRatio ?? maxRatioFor(model.embedder);
 }
 
 /** The q-quantile (linear interpolation between order statistics) of `values`; NaN when empty. */

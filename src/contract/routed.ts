@@ -72,6 +72,15 @@ export interface RoutedRecord {
   origin: { topic: string; partition: number; offset: string };
 }
 
+/**
+ * A routed record with the bytes it travels and is stored as. Here, below both the sharder (which
+ * decodes them) and the shard store (which writes them), so neither has to import the other.
+ */
+export interface EncodedRecord {
+  record: RoutedRecord;
+  bytes: Buffer;
+}
+
 // `useRecords: false`: plain msgpack maps, readable by any msgpack decoder (kcat | msgpack tools).
 const packr = new Packr({ useRecords: false });
 

@@ -3,7 +3,7 @@
  */
 import type { z } from 'zod';
 import { ConfigError, StateError } from '../errors.js';
-import type { CaptionEmbedder } from './embedder.js';
+import type { CaptionEmbedder } from './types.js';
 import { hashFiles, shortHash, type ModelDir } from './model-dir.js';
 import type { Pooling } from './pooling.js';
 import { padBatch, type EncodedBatch, type WordPieceTokenizer } from './tokenizer.js';

@@ -4,7 +4,7 @@
  * exact repeat should never reach the model. Least-recently-used eviction via Map insertion order.
  * The space is unchanged (same fingerprint, same rows): the cache only skips work.
  */
-import type { CaptionEmbedder } from './embedder.js';
+import type { CaptionEmbedder } from './types.js';
 
 export interface CacheLookups {
   hits: number;

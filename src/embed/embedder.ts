@@ -7,19 +7,10 @@ import { join } from 'node:path';
 import type { EmbedderSettings } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { createHashedEmbedder } from './hashed.js';
+import type { CaptionEmbedder, ResolvedEmbedderSettings } from './types.js';
 
-export interface CaptionEmbedder {
-  readonly dim: number;
-  /** Stable fingerprint of the embedding space (kind + every parameter); centers store it. */
-  readonly fingerprint: string;
-  /** Row-major n x dim, each row L2-normalised (an all-zero row only if the caption has no features). */
-  embed(captions: readonly string[]): Promise<Float32Array>;
-  dispose(): void;
-}
-
-/** Settings of a model-backed kind with its directory resolved (`model` names become paths). */
-export type ResolvedEmbedderSettings<K extends EmbedderSettings['kind'] = EmbedderSettings['kind']> = Extract<EmbedderSettings, { kind: K }> &
-  (K extends 'hashed' ? unknown : { dir: string });
+// Callers outside src/embed get the types with the factory, from one module.
+export type { CaptionEmbedder, ResolvedEmbedderSettings } from './types.js';
 
 /** Where a pulled model keeps the static embedder distilled from it. */
 export const STATIC_SUBDIR = 'static';

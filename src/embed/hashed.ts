@@ -19,7 +19,7 @@
 import { HashedEmbedderConfig } from '../config.js';
 import type { EmbedderSettings } from '../config.js';
 import { ConfigError, StateError } from '../errors.js';
-import type { CaptionEmbedder } from './embedder.js';
+import type { CaptionEmbedder } from './types.js';
 
 export type HashedEmbedderSettings = Extract<EmbedderSettings, { kind: 'hashed' }>;
 

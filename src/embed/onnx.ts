@@ -9,7 +9,7 @@
 import type * as Ort from 'onnxruntime-node';
 import { OnnxEmbedderConfig } from '../config.js';
 import { EnvironmentError, StateError, errorMessage } from '../errors.js';
-import type { CaptionEmbedder, ResolvedEmbedderSettings } from './embedder.js';
+import type { CaptionEmbedder, ResolvedEmbedderSettings } from './types.js';
 import { onnxExternalData, readModelDir, type ModelDir } from './model-dir.js';
 import { normalizeRows, poolTokenStates, type Pooling } from './pooling.js';
 import { padBatch, type EncodedBatch } from './tokenizer.js';

@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { StaticEmbedderConfig } from '../config.js';
 import { ConfigError, StateError, errorMessage } from '../errors.js';
 import { parseEncoderSettings } from './batching.js';
-import type { CaptionEmbedder, ResolvedEmbedderSettings } from './embedder.js';
+import type { CaptionEmbedder, ResolvedEmbedderSettings } from './types.js';
 import { hashFiles, readJson, shortHash } from './model-dir.js';
 import { TokenizerConfigJson, tokenizerFromJson, tokenizerFromVocabTxt, type WordPieceTokenizer } from './tokenizer.js';
 

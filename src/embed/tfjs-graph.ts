@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { TfjsGraphEmbedderConfig } from '../config.js';
 import { ConfigError, StateError, errorMessage } from '../errors.js';
 import { FEEDABLE, encoderEmbedder, feedValues, parseEncoderSettings, type BatchResult, type Feedable } from './batching.js';
-import type { CaptionEmbedder, ResolvedEmbedderSettings } from './embedder.js';
+import type { CaptionEmbedder, ResolvedEmbedderSettings } from './types.js';
 import { readJson, readModelDir, resolveInside } from './model-dir.js';
 import type { Pooling } from './pooling.js';
 import type { EncodedBatch } from './tokenizer.js';

@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import { EmbedderConfig } from '../config.js';
 import { RoutingFormula } from '../ensemble/weights.js';
+import { StateError } from '../errors.js';
 
 export const SNAPSHOT_FORMAT = 'modestream-snapshot';
 export const MANIFEST_FILE = 'manifest.json';
@@ -56,3 +57,19 @@ export const SnapshotManifest = z.object({
 });
 export type SnapshotManifest = z.infer<typeof SnapshotManifest>;
 export type SnapshotFile = z.infer<typeof FileEntry>;
+
+/** manifest.json text -> a validated manifest; `what` names its source in errors. The store and the client both read it. */
+export function parseManifest(text: string, what: string): SnapshotManifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new StateError(`${what}: manifest.json is not valid JSON (${(err as Error).message})`);
+  }
+  const parsed = SnapshotManifest.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new StateError(`${what}: not a modestream snapshot manifest: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}

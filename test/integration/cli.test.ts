@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, test } from 'vitest';
+import { Role } from '../../src/config.js';
 import { makePairs } from '../support/fixtures.js';
 import { CLI, ROOT, cli, testDeployment } from '../support/processor.js';
 import { waitFor } from '../support/waits.js';
@@ -21,6 +22,12 @@ describe('modestream CLI', () => {
     const { code, stdout } = await cli([...args, '--help'], {});
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Usage: modestream/);
+  });
+
+  test('run --help names every role there is', async () => {
+    const { stdout } = await cli(['run', '--help'], {});
+    expect(stdout.replace(/\s+/g, ' ')).toContain(`comma-separated: ${Role.options.join(',')}`);
+    expect(Role.options).toContain('trainer');
   });
 
   test.each<{ args: string[]; env: Record<string, string>; mentions: string }>([

@@ -109,6 +109,12 @@ describe('drift: a new class family appears mid-stream', () => {
     const spawned = after.experts.filter((e) => e.id >= 3 && e.records >= 200);
     expect(spawned.every((e) => e.version !== null)).toBe(true);
     expect(after.centroids!.fine).toBeGreaterThan(fineBefore);
+    // Prometheus sees the same: every fine cluster novelty added, and the epoch in use.
+    const url = /"status":"(http:\/\/[^"]+)\/status\.json"/.exec(processor.output())?.[1];
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('modestream_fine_clusters_added_total')).toBe(after.centroids!.fine - fineBefore);
+    expect(value('modestream_centroid_epoch')).toBeGreaterThanOrEqual(after.centroids!.epoch);
     const accuracyAfter = await footwearAccuracy(after.snapshot!.version);
     console.info(`footwear zero-shot: ${(100 * accuracyBefore).toFixed(1)}% (v${before.snapshot!.version}) -> ${(100 * accuracyAfter).toFixed(1)}% (v${after.snapshot!.version}); events:\n${after.events.map((e) => `  ${e.kind} ${e.message}`).join('\n')}`);
     expect(accuracyAfter).toBeGreaterThan(accuracyBefore + 0.1);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startHttpServer, type RunningHttpServer } from '../../app/http.js';
-import { openCore, type Core } from '../../app/run.js';
+import { openCore, type Core } from '../../app/core.js';
 import { publishSnapshot } from '../../app/snapshot.js';
 import { runTrainingJob } from '../../app/train.js';
 import { loadSnapshot } from '../../client/index.js';

@@ -15,7 +15,7 @@ export const CLI = join(ROOT, 'bin', 'modestream.js');
 export interface TestDeployment {
   brokers: string;
   stateDir: string;
-  topics: { pairs: string; dlq: string; routed: string; control: string };
+  topics: { pairs: string; dlq: string; routed: string };
   groups: { router: string; sharder: string };
   /** MODESTREAM_* variables that point a process at this deployment. */
   env: Record<string, string>;
@@ -24,7 +24,7 @@ export interface TestDeployment {
 /** Fresh topics, groups and state dir, so test files never see each other's data. */
 export function testDeployment(brokers: string, overrides: Record<string, string> = {}): TestDeployment {
   const tag = randomUUID().slice(0, 8);
-  const topics = { pairs: `t${tag}.pairs`, dlq: `t${tag}.pairs.dlq`, routed: `t${tag}.routed`, control: `t${tag}.control` };
+  const topics = { pairs: `t${tag}.pairs`, dlq: `t${tag}.pairs.dlq`, routed: `t${tag}.routed` };
   const groups = { router: `t${tag}.router`, sharder: `t${tag}.sharder` };
   const stateDir = mkdtempSync(join(tmpdir(), `modestream-state-${tag}-`));
   const env: Record<string, string> = {
@@ -33,7 +33,6 @@ export function testDeployment(brokers: string, overrides: Record<string, string
     MODESTREAM_TOPICS__PAIRS: topics.pairs,
     MODESTREAM_TOPICS__DLQ: topics.dlq,
     MODESTREAM_TOPICS__ROUTED: topics.routed,
-    MODESTREAM_TOPICS__CONTROL: topics.control,
     MODESTREAM_GROUPS__ROUTER: groups.router,
     MODESTREAM_GROUPS__SHARDER: groups.sharder,
     // Small and fast: a few hundred pairs bootstrap 16 fine clusters into 4 experts.

@@ -3,11 +3,11 @@
  * dropped, a new dense blob is kept), new fine clusters join or spawn experts, big experts split.
  */
 import { beforeAll, describe, expect, test } from 'vitest';
-import { withRadii } from '../../src/cluster/bootstrap.js';
+import { calibrateMaxRatio, withRadii } from '../../src/cluster/bootstrap.js';
 import { planNovelty, planSplit, type NoveltyPlan } from '../../src/cluster/drift.js';
 import type { CentroidModel } from '../../src/cluster/model.js';
 import { nearestCenters } from '../../src/cluster/nearest.js';
-import { clusterRadii, maxRatioFor, noveltyThresholds, quantile, spawnThreshold } from '../../src/cluster/novelty.js';
+import { clusterRadii, maxRatioFor, noveltyMaxRatio, noveltyThresholds, quantile, spawnThreshold } from '../../src/cluster/novelty.js';
 import { decodeModel, encodeModel } from '../../state/centroids.js';
 import { ConfigSchema } from '../../src/config.js';
 import { initBackend } from '../../src/tensor/backend.js';
@@ -114,7 +114,7 @@ describe('novelty radii', () => {
 
   test('withRadii routes the sample to its nearest fine center: about (1 - q) of a fresh draw lies beyond', async () => {
     const sample = sphereBlobs({ seed: 3, clusters: 6, perCluster: 400, dim: 24, spread: 0.6 });
-    const model = await withRadii(blobModel(sample.centers, 24), rowsOf(sample.points, 24), { radiusQuantile: 0.9, minRadiusMembers: 5 });
+    const model = await withRadii(blobModel(sample.centers, 24), rowsOf(sample.points, 24), { ...drift, radiusQuantile: 0.9, minRadiusMembers: 5 });
     const fresh = sphereBlobs({ seed: 4, clusters: 6, perCluster: 400, dim: 24, spread: 0.6, centers: directions(sample.centers, 24) });
     const routed = await nearestCenters({ points: fresh.points, dim: 24, centers: model.fine });
     let beyond = 0;
@@ -149,7 +149,7 @@ describe('novelty judgement per buffer', () => {
   /** A stationary mixture of 12 blobs, bootstrapped like the service: centers, then radii from the sample. */
   async function stationary() {
     const sample = sphereBlobs({ seed: 11, clusters: 12, perCluster: 400, dim: d, spread: 0.7 });
-    const model = await withRadii(blobModel(sample.centers, d), rowsOf(sample.points, d), { radiusQuantile: drift.radiusQuantile, minRadiusMembers: 5 });
+    const model = await withRadii(blobModel(sample.centers, d), rowsOf(sample.points, d), { ...drift, newClusters: 6, minClusterSize: 15, minRadiusMembers: 5, bufferSize: 200 });
     return { model, dirs: directions(sample.centers, d) };
   }
   /** The candidates among `points` (beyond their fine cluster's radius), row-major. */
@@ -164,6 +164,30 @@ describe('novelty judgement per buffer', () => {
     expect(maxRatioFor('hashed-v1(dim=256,seed=0)')).toBe(0.8);
     expect(maxRatioFor('onnx-v1(model=sha256:736d2b1871567fa2b697d34d,dim=384)')).toBe(0.97);
     expect(maxRatioFor('static-v1(vectors=sha256:540b6f88,dim=256)')).toBe(0.97);
+  });
+
+  test('the threshold is calibrated on the sample\'s own tail: below every ratio of a fresh stationary tail, stored with the epoch', async () => {
+    const { model, dirs } = await stationary();
+    // 4,800 sample points, ~5% beyond their radius: a tail of more than one 200-candidate buffer.
+    expect(model.maxRatio).toBeDefined();
+    expect(noveltyMaxRatio(model, {})).toBe(model.maxRatio);
+    expect(noveltyMaxRatio(model, { maxRatio: 0.5 })).toBe(0.5);
+    expect(decodeModel(encodeModel(model)).maxRatio).toBe(model.maxRatio);
+    const calibrated = { ...drift, newClusters: 6, minClusterSize: 15, maxRatio: undefined };
+    for (const seed of [41, 42, 43]) {
+      const fresh = sphereBlobs({ seed, clusters: 12, perCluster: 400, dim: d, spread: 0.7, centers: dirs });
+      const plan = await planNovelty({ model, novel: await candidatesOf(model, fresh.points), settings: calibrated, seed });
+      expect(plan?.model).toBeUndefined();
+      expect(plan!.judged.filter((j) => j.size >= 15).every((j) => j.ratio > model.maxRatio!)).toBe(true);
+    }
+    // ...and still above a new dense blob's clusters: it is found with the calibrated threshold.
+    const blob = await candidatesOf(model, sphereBlobs({ seed: 31, clusters: 1, perCluster: 120, dim: d, spread: 0.4 }).points);
+    const tail = await candidatesOf(model, sphereBlobs({ seed: 44, clusters: 12, perCluster: 400, dim: d, spread: 0.7, centers: dirs }).points);
+    const found = await planNovelty({ model, novel: Float32Array.from([...tail, ...blob]), settings: calibrated, seed: 5 });
+    expect(found?.model?.fineIds.length).toBeGreaterThan(model.fineIds.length);
+    // A tail smaller than one buffer calibrates nothing: the per-space default applies.
+    const points = new Float32Array(10 * d).fill(1 / Math.sqrt(d));
+    expect(await calibrateMaxRatio({ points, tail: [1, 2, 3], fine: model.fine, dim: d, settings: calibrated, seed: 1 })).toBeUndefined();
   });
 
   // The default maxRatio (0.97) is set from MiniLM measurements (bench/novelty.ts), where tail clusters

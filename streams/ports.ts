@@ -1,0 +1,52 @@
+/**
+ * What the stages need from storage, declared here so streams/ never imports state/: each port lists
+ * exactly the methods its stage calls. The LMDB stores (state/shards.ts, state/centroids.ts) satisfy
+ * them structurally and app/ passes them in; tests pass in-memory fakes.
+ */
+import type { CentroidSource } from '../src/cluster/routing.js';
+import type { CentroidModel } from '../src/cluster/model.js';
+import type { EncodedRecord, Route, RoutedRecord } from '../src/contract/routed.js';
+
+/** Where a chunk of the routed topic ends: the partition's next offset, stored with the chunk's records. */
+export interface ShardPosition {
+  topic: string;
+  partition: number;
+  /** Offset of the message after the chunk's last one. */
+  nextOffset: number;
+}
+
+/** The sharder's port. */
+export interface ShardWriter {
+  /**
+   * Stores the records and `position` in one durable step; a record whose pair id is stored already
+   * is a duplicate, not a write. Resolves once durable (the stage commits the Kafka offset after it).
+   */
+  append(records: readonly EncodedRecord[], position: ShardPosition): Promise<{ written: number; duplicates: number }>;
+}
+
+/** The controller's view of the shards: bootstrap sample, catch-up, novelty buffer, relocation, reads. */
+export interface ControllerShards {
+  /** Records the reservoir sampler has seen. */
+  reservoirSeen(): number;
+  reservoirSample(): { embeddings: Float32Array[] };
+  /** Records stored before the first epoch, still unrouted. */
+  unroutedCount(): number;
+  /** Routes up to `limit` unrouted records with `route` and moves them to their experts' shards; how many moved. */
+  routeStored(limit: number, route: (embeddings: Float32Array[]) => Promise<Route[]>): Promise<number>;
+  /** Gives records new routes, moving those whose expert changed; how many changed shard. */
+  relocate(entries: readonly { id: string; route: Route }[]): Promise<number>;
+  noveltyCount(): number;
+  noveltyBuffer(limit: number): { ids: string[]; embeddings: Float32Array[] };
+  noveltyStats(): { routed: number; candidates: number };
+  /** Removes judged candidates; `dropped` of them were judged not new. */
+  clearNovelty(ids: readonly string[], dropped: number): Promise<void>;
+  expertStats(): readonly { expert: number; records: number }[];
+  /** One expert's records in seq order from `fromSeq`. */
+  read(expert: number, options: { fromSeq: number; limit: number }): Iterable<{ seq: number; record: RoutedRecord }>;
+}
+
+/** The controller's view of the centroid epochs: the newest one, and a conditional publish. */
+export interface CentroidPublisher extends CentroidSource {
+  /** Writes `model` unless its epoch exists already; true when this call wrote it. Durable on resolve. */
+  publish(model: CentroidModel): Promise<boolean>;
+}

@@ -1,0 +1,137 @@
+/**
+ * The router topology on chunks of pairs, with the real hashed embedder and real routing over a small
+ * bootstrapped epoch, and a producer that only records: valid pairs reach the routed topic on their
+ * expert's partition, invalid ones reach the DLQ as they arrived, with the reason in headers.
+ */
+import { lastValueFrom, of } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createRouting } from '../../src/cluster/routing.js';
+import type { CentroidModel } from '../../src/cluster/model.js';
+import { LimitsConfig } from '../../src/config.js';
+import { encodePairMessage } from '../../src/contract/pair.js';
+import { createHashedEmbedder } from '../../src/embed/hashed.js';
+import type { CaptionEmbedder } from '../../src/embed/embedder.js';
+import { initBackend } from '../../src/tensor/backend.js';
+import { DLQ_HEADERS, type InputMessage } from '../../streams/messages.js';
+import { routerTopology } from '../../streams/router.js';
+import type { ChunkOutcome } from '../../streams/stage.js';
+import { bootstrapModel, capturingProducer, decodedOrThrow, fashionCaptions, fixedRoutingSource, headerText, inputMessage } from './stream-fakes.js';
+
+const limits = LimitsConfig.parse({});
+const ROUTED = 'modestream.routed';
+const DLQ = 'modestream.pairs.dlq';
+const PARTITIONS = 3;
+const grey = Uint8Array.from({ length: 28 * 28 }, (_, i) => (i * 13) % 256);
+
+let embedder: CaptionEmbedder;
+let model: CentroidModel;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  embedder = createHashedEmbedder({ kind: 'hashed', dim: 32, seed: 0, wordNgrams: 2, charNgrams: [3, 4] });
+  model = await bootstrapModel(embedder, 200);
+});
+
+afterAll(() => embedder.dispose());
+
+function pair(id: string, caption: string): Buffer {
+  return encodePairMessage({ id, caption, image: { kind: 'pixels', width: 28, height: 28, channels: 1, data: grey } });
+}
+
+function run(chunk: InputMessage[], routing = fixedRoutingSource(model)) {
+  const sink = capturingProducer();
+  const topology = routerTopology({ limits, embedder, routing, producer: sink.producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS });
+  return { sink, outcome: lastValueFrom(of(chunk).pipe(topology)) as Promise<ChunkOutcome> };
+}
+
+// Six different items: their routes cover more than one expert, so the partition check means something.
+const captions = fashionCaptions(48).filter((_, i) => i % 8 === 0);
+
+describe('routerTopology', () => {
+  test('valid pairs go to the routed topic on partition expert mod P, decodable and routed as routing says', async () => {
+    const chunk = captions.map((caption, i) => inputMessage({ topic: 'pairs', partition: 1, offset: 40 + i, key: Buffer.from(`p${i}`), value: pair(`p${i}`, caption) }));
+    const { sink, outcome } = run(chunk);
+    expect(await outcome).toEqual({ messages: 6, nextOffset: 46, routed: 6, unrouted: 0, deadLettered: 0 });
+
+    // One acknowledged batch per chunk (acks=-1), and nothing for the DLQ when nothing was rejected.
+    expect(sink.sends).toEqual([]);
+    expect(sink.batches).toHaveLength(1);
+    expect(sink.batches[0]!.acks).toBe(-1);
+    expect(sink.batches[0]!.topicMessages!.map((t) => t.topic)).toEqual([ROUTED]);
+
+    const routing = createRouting(model);
+    const expected = await routing.route(await embedder.embed(captions));
+    routing.dispose();
+    const routed = sink.messagesTo(ROUTED);
+    expect(routed).toHaveLength(6);
+    routed.forEach((message, i) => {
+      const record = decodedOrThrow(message.value as Buffer);
+      expect(record).toMatchObject({ id: `p${i}`, caption: captions[i], origin: { topic: 'pairs', partition: 1, offset: String(40 + i) } });
+      expect(record.route).toEqual(expected[i]);
+      expect(record.route!.epoch).toBe(1);
+      expect(message.key).toBe(String(record.route!.expert));
+      expect(message.partition).toBe(record.route!.expert % PARTITIONS);
+      expect(record.embedding).toHaveLength(32);
+    });
+    expect(new Set(expected.map((r) => r.expert)).size).toBeGreaterThan(1);
+  });
+
+  test('invalid messages go to the DLQ with their original bytes and the reason in headers; counts add up', async () => {
+    const bad: { value: Buffer; key?: Buffer; reason: string }[] = [
+      { value: Buffer.from('{"id": "broken", "caption": '), reason: 'invalid-json' },
+      // Unknown top-level key: a typo must not silently drop data.
+      { value: Buffer.from(JSON.stringify({ id: 'x1', caption: 'a red shirt', colour: 'red', image: { embedding: [0.5] } })), reason: 'invalid-schema' },
+      { value: Buffer.from(JSON.stringify({ id: 'x2', caption: '   ', image: { embedding: [0.5] } })), reason: 'invalid-schema' },
+      { value: pair('x3', 'a blue boot'), key: Buffer.from('not-x3'), reason: 'key-mismatch' },
+    ];
+    const chunk: InputMessage[] = [
+      inputMessage({ topic: 'pairs', partition: 0, offset: 7, value: pair('ok-1', captions[0]!) }),
+      ...bad.map(({ value, key }, i) => inputMessage({ topic: 'pairs', partition: 0, offset: 8 + i, value, key: key ?? null, headers: { trace: 'abc' } })),
+      inputMessage({ topic: 'pairs', partition: 0, offset: 12, value: pair('ok-2', captions[1]!) }),
+    ];
+    const { sink, outcome } = run(chunk);
+    const result = await outcome;
+    expect(result).toEqual({ messages: 6, nextOffset: 13, routed: 2, unrouted: 0, deadLettered: 4 });
+    expect(result.routed! + result.unrouted! + result.deadLettered!).toBe(result.messages);
+
+    expect(sink.messagesTo(ROUTED).map((m) => decodedOrThrow(m.value as Buffer).id)).toEqual(['ok-1', 'ok-2']);
+    const dead = sink.messagesTo(DLQ);
+    expect(dead).toHaveLength(4);
+    dead.forEach((message, i) => {
+      expect(Buffer.compare(message.value as Buffer, bad[i]!.value)).toBe(0);
+      expect(message.key).toEqual(bad[i]!.key ?? null);
+      expect(headerText(message, DLQ_HEADERS.reason)).toBe(bad[i]!.reason);
+      expect(headerText(message, DLQ_HEADERS.detail)?.length).toBeGreaterThan(0);
+      expect(headerText(message, DLQ_HEADERS.topic)).toBe('pairs');
+      expect(headerText(message, DLQ_HEADERS.partition)).toBe('0');
+      expect(headerText(message, DLQ_HEADERS.offset)).toBe(String(8 + i));
+      // The producer's own headers survive.
+      expect(headerText(message, 'trace')).toBe('abc');
+    });
+    expect(headerText(dead[1]!, DLQ_HEADERS.detail)).toContain('colour');
+    expect(headerText(dead[2]!, DLQ_HEADERS.detail)).toContain('caption');
+  });
+
+  test('a chunk of rejects only sends to the DLQ', async () => {
+    const { sink, outcome } = run([inputMessage({ offset: 0, value: null }), inputMessage({ offset: 1, value: Buffer.from('not json') })]);
+    expect(await outcome).toEqual({ messages: 2, nextOffset: 2, routed: 0, unrouted: 0, deadLettered: 2 });
+    expect(sink.batches[0]!.topicMessages!.map((t) => t.topic)).toEqual([DLQ]);
+    expect(sink.messagesTo(DLQ).map((m) => headerText(m, DLQ_HEADERS.reason))).toEqual(['invalid-json', 'invalid-json']);
+  });
+
+  test('before the first epoch pairs are published unrouted, spread over the partitions by id', async () => {
+    const chunk = fashionCaptions(30).map((caption, i) => inputMessage({ offset: i, value: pair(`u${i}`, caption) }));
+    const { sink, outcome } = run(chunk, fixedRoutingSource());
+    expect(await outcome).toEqual({ messages: 30, nextOffset: 30, routed: 0, unrouted: 30, deadLettered: 0 });
+    const routed = sink.messagesTo(ROUTED);
+    expect(routed).toHaveLength(30);
+    for (const message of routed) {
+      expect(decodedOrThrow(message.value as Buffer).route).toBeNull();
+      expect(message.key).toBe('unrouted');
+      expect(message.partition).toBeGreaterThanOrEqual(0);
+      expect(message.partition).toBeLessThan(PARTITIONS);
+    }
+    // No partition takes them all.
+    expect(new Set(routed.map((m) => m.partition)).size).toBeGreaterThan(1);
+  });
+});
