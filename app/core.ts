@@ -1,8 +1,8 @@
 /**
  * The core every process opens from its Config: tensor backend, LMDB stores and caption embedder.
- * `run` wires it into the roles; one-shot commands (bootstrap, train, snapshot) and the trainer use it
- * alone. Kept apart from run.ts so that modules run.ts starts (trainer, snapshot) can name it without an
- * import cycle.
+ * `run` wires it into the roles; one-shot commands (bootstrap, train, snapshot) and training jobs use it
+ * alone. Kept apart from run.ts so that modules run.ts starts (the roles, training/) can name it without
+ * an import cycle.
  */
 import { noveltyThresholds } from '../src/cluster/novelty.js';
 import type { Config } from '../src/config.js';

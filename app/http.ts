@@ -12,7 +12,7 @@ import type { StatusReport } from '../src/status.js';
 import type { SnapshotStore } from '../state/snapshots.js';
 import { probeHealth, type StageHealth } from '../streams/health.js';
 import { handleSnapshotRequest } from './snapshot-routes.js';
-import { renderStatusPage, STATUS_PAGE_CSP } from './status-page.js';
+import { renderStatusPage } from './status-page.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -56,11 +56,11 @@ export async function startHttpServer({ host, port, logger, status, metrics, hea
       res.writeHead(200, {
         'content-type': 'text/html; charset=utf-8',
         'cache-control': 'no-cache',
-        'content-security-policy': STATUS_PAGE_CSP,
+        'content-security-policy': page.csp,
         'x-content-type-options': 'nosniff',
         'referrer-policy': 'no-referrer',
       });
-      res.end(page);
+      res.end(page.html);
     };
     // Relative, so that behind a path prefix (/ops/ -> /ops/status) the redirect stays under it.
     routes['/'] = (_req, res) => {

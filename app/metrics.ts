@@ -3,6 +3,9 @@
  * base units. One registry per App, so tests and benchmarks can run several in one process.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Subscription } from 'rxjs';
+import type { OutcomeName } from '../streams/stage.js';
+import type { Telemetry } from './telemetry.js';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -13,6 +16,10 @@ export type Metrics = ReturnType<typeof createMetrics>;
 export interface ScrapeSources {
   /** Newest centroid epoch (0: not bootstrapped). */
   centroidEpoch?: () => number;
+  /** Per expert: records pending, age of the oldest, newest version, when it was trained (ms). */
+  experts?: () => readonly { expert: number; pending: number; oldestPendingAgeSeconds: number | null; version: number | null; lastTrainedAt: number | null }[];
+  /** Newest published snapshot version, if any. */
+  snapshotVersion?: () => Promise<number | undefined>;
   /** Each stage's lag per input partition; a failure (broker down) keeps the last values. */
   consumerLag?: () => Promise<readonly { stage: string; topic: string; partition: number; lag: number | null }[]>;
 }
@@ -21,6 +28,15 @@ export function createMetrics(sources: ScrapeSources = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  // The expert gauges are filled by expertPending's collect (below), so they are declared first.
+  const expertOldestPendingAge = new Gauge({
+    name: 'modestream_expert_oldest_pending_age_seconds',
+    help: 'Age (event time) of the oldest record the expert has not been trained on; 0 when none',
+    labelNames: ['expert'] as const,
+    registers,
+  });
+  const expertVersion = new Gauge({ name: 'modestream_expert_version', help: 'Newest trained version of the expert (0: never trained)', labelNames: ['expert'] as const, registers });
+  const expertLastTrained = new Gauge({ name: 'modestream_expert_last_trained_timestamp_seconds', help: 'When the expert\'s newest version was published', labelNames: ['expert'] as const, registers });
   return {
     registry,
     records: new Counter({
@@ -56,15 +72,25 @@ export function createMetrics(sources: ScrapeSources = {}) {
         if (sources.centroidEpoch) this.set(sources.centroidEpoch());
       },
     }),
-    expertPending: new Gauge({ name: 'modestream_expert_pending_records', help: 'Records stored since the expert\'s newest version started training', labelNames: ['expert'] as const, registers }),
-    expertOldestPendingAge: new Gauge({
-      name: 'modestream_expert_oldest_pending_age_seconds',
-      help: 'Age (event time) of the oldest record the expert has not been trained on; 0 when none',
+    expertPending: new Gauge({
+      name: 'modestream_expert_pending_records',
+      help: 'Records stored since the expert\'s newest version started training',
       labelNames: ['expert'] as const,
       registers,
+      // Collected here for all four expert gauges: one freshness pass per scrape.
+      collect() {
+        for (const e of sources.experts?.() ?? []) {
+          const label = { expert: String(e.expert) };
+          this.set(label, e.pending);
+          expertOldestPendingAge.set(label, e.oldestPendingAgeSeconds ?? 0);
+          expertVersion.set(label, e.version ?? 0);
+          if (e.lastTrainedAt) expertLastTrained.set(label, e.lastTrainedAt / 1000);
+        }
+      },
     }),
-    expertVersion: new Gauge({ name: 'modestream_expert_version', help: 'Newest trained version of the expert (0: never trained)', labelNames: ['expert'] as const, registers }),
-    expertLastTrained: new Gauge({ name: 'modestream_expert_last_trained_timestamp_seconds', help: 'When the expert\'s newest version was published', labelNames: ['expert'] as const, registers }),
+    expertOldestPendingAge,
+    expertVersion,
+    expertLastTrained,
     trainingDuration: new Histogram({
       name: 'modestream_training_duration_seconds',
       help: 'Wall time of training jobs',
@@ -74,7 +100,15 @@ export function createMetrics(sources: ScrapeSources = {}) {
     }),
     trainingSamplesPerSecond: new Gauge({ name: 'modestream_training_samples_per_second', help: 'Throughput of the model\'s last training job', labelNames: ['name'] as const, registers }),
     trainingFailures: new Counter({ name: 'modestream_training_failures_total', help: 'Training jobs that failed (retried with backoff)', labelNames: ['name'] as const, registers }),
-    snapshotVersion: new Gauge({ name: 'modestream_snapshot_version', help: 'Newest published ensemble snapshot', registers }),
+    snapshotVersion: new Gauge({
+      name: 'modestream_snapshot_version',
+      help: 'Newest published ensemble snapshot',
+      registers,
+      async collect() {
+        const version = await sources.snapshotVersion?.().catch(() => undefined);
+        if (version !== undefined) this.set(version);
+      },
+    }),
     spawned: new Counter({ name: 'modestream_experts_spawned_total', help: 'Experts created for new data (drift)', registers }),
     splits: new Counter({ name: 'modestream_experts_split_total', help: 'Experts split in two for holding too large a share', registers }),
     fineClustersAdded: new Counter({ name: 'modestream_fine_clusters_added_total', help: 'Fine clusters added from the novelty buffer', registers }),
@@ -101,4 +135,54 @@ export function createMetrics(sources: ScrapeSources = {}) {
       },
     }),
   };
+}
+
+/** `modestream_records_total`'s outcome label for each counted chunk outcome. */
+const OUTCOME_LABEL: Record<OutcomeName, string> = { routed: 'routed', unrouted: 'unrouted', deadLettered: 'dead_lettered', written: 'stored', duplicates: 'duplicate' };
+
+/**
+ * Metrics as a subscriber of the telemetry port. Each running stage's outcome series start at 0, so a
+ * rate() or an alert on, say, dead-lettered records has a series before the first one happens.
+ */
+export function subscribeMetrics(
+  metrics: Metrics,
+  telemetry: Telemetry,
+  { embedder, stages }: { embedder: { kind: string; fingerprint: string; dim: number }; stages: readonly { stage: string; outcomes: readonly OutcomeName[] }[] },
+): Subscription {
+  metrics.embedderInfo.set({ kind: embedder.kind, fingerprint: embedder.fingerprint, dim: String(embedder.dim) }, 1);
+  for (const { stage, outcomes } of stages) for (const o of outcomes) metrics.records.inc({ stage, outcome: OUTCOME_LABEL[o] }, 0);
+  const subscription = telemetry.on('chunk').subscribe(({ stage, outcome, ms }) => {
+    metrics.chunkDuration.observe({ stage }, ms / 1000);
+    for (const o of Object.keys(OUTCOME_LABEL) as OutcomeName[]) {
+      const n = outcome[o];
+      if (n) metrics.records.inc({ stage, outcome: OUTCOME_LABEL[o] }, n);
+    }
+  });
+  subscription.add(
+    telemetry.on('appended').subscribe(({ records, commitMs, durableAt }) => {
+      metrics.lmdbCommit.observe(commitMs / 1000);
+      for (const r of records) metrics.ingestLatency.observe((durableAt - r.ts) / 1000);
+    }),
+  );
+  subscription.add(
+    telemetry.on('cache').subscribe(({ hits, misses }) => {
+      if (hits) metrics.embedCacheLookups.inc({ result: 'hit' }, hits);
+      if (misses) metrics.embedCacheLookups.inc({ result: 'miss' }, misses);
+    }),
+  );
+  subscription.add(
+    telemetry.on('training').subscribe(({ name, outcome, seconds, samplesPerSecond }) => {
+      metrics.trainingDuration.observe({ name, outcome }, seconds);
+      if (outcome === 'failed') metrics.trainingFailures.inc({ name });
+      if (samplesPerSecond !== undefined) metrics.trainingSamplesPerSecond.set({ name }, samplesPerSecond);
+    }),
+  );
+  subscription.add(
+    telemetry.on('event').subscribe(({ kind, fineClustersAdded }) => {
+      if (kind === 'spawn') metrics.spawned.inc();
+      if (kind === 'split') metrics.splits.inc();
+      if (fineClustersAdded) metrics.fineClustersAdded.inc(fineClustersAdded);
+    }),
+  );
+  return subscription;
 }

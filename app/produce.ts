@@ -9,6 +9,7 @@ import type { Producer } from 'kafkajs';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
+import { topicsOf } from './roles/registry.js';
 
 export interface ProduceItem {
   value: Buffer;
@@ -34,7 +35,7 @@ export async function openProducer(config: Config, logger: Logger): Promise<Prod
   const kafka = createKafka({ settings: config.kafka, logger });
   const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics({ admin, topics: config.topics, logger });
+  await ensureTopics({ admin, topics: topicsOf(config), settings: config.topics, logger });
   await admin.disconnect();
   const producer = createProducer(kafka);
   await producer.connect();

@@ -16,7 +16,7 @@ import { createCentroidStore } from '../state/centroids.js';
 import { openStateEnv } from '../state/env.js';
 import { createKafka, createProducer, partitionCount } from '../streams/kafka.js';
 import { createLogger } from './logger.js';
-import { startRouterRole } from './roles.js';
+import { startRouterRole } from './roles/stages.js';
 import type { StageHealth } from '../streams/health.js';
 import type { StageOptions } from '../streams/stage.js';
 

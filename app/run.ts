@@ -1,35 +1,31 @@
 /**
- * The composition root of `modestream run`: builds every component from the Config and wires the
- * topology. One process runs all roles by default; `roles` picks a subset for scale-out.
+ * The composition root of `modestream run`: opens the core, the Kafka clients and the telemetry port,
+ * then starts the configured roles in registry order (app/roles/registry.ts). One process runs every
+ * role by default; `roles` picks a subset for scale-out.
  *
  *   [pairs] --router--> [routed] --sharder--> LMDB shards <--controller (bootstrap, catch-up routing)
- *       \--> [pairs.dlq]                                    http: /healthz, /status
+ *       \--> [pairs.dlq]                                    trainer -> snapshots; http: probes, /status
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import type { Admin, Kafka, Producer } from 'kafkajs';
-import { clusterInThread } from './cluster-thread.js';
-import { openCore } from './core.js';
-import { createRoutingSource, type RoutingSource } from '../src/cluster/routing.js';
-import { snapshotsDirOf, type Config } from '../src/config.js';
-import { withEmbeddingCache, type CacheLookups } from '../src/embed/cache.js';
 import type { Logger } from '../src/logger.js';
 import type { BackendInfo } from '../src/tensor/backend.js';
+import { createRoutingSource } from '../src/cluster/routing.js';
+import { snapshotsDirOf, type Config } from '../src/config.js';
+import { errorMessage } from '../src/errors.js';
 import type { CentroidStore } from '../state/centroids.js';
+import { createEventLog, type EventLog } from '../state/events.js';
 import type { ModelStore } from '../state/models.js';
 import type { ShardStore } from '../state/shards.js';
 import { createSnapshotStore } from '../state/snapshots.js';
-import { createEventLog, type EventLog } from '../state/events.js';
-import { startController, type RunningController } from '../streams/controller.js';
-import { createKafka, createProducer, ensureTopics, partitionCount } from '../streams/kafka.js';
-import type { RunningStage, StageOptions } from '../streams/stage.js';
-import type { OnAppended } from '../streams/sharder.js';
-import { startRouterRole, startSharderRole } from './roles.js';
-import { startRouterThreads } from './router-threads.js';
-import { startHttpServer, type RunningHttpServer } from './http.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { collectStatus, consumerPositions } from './status.js';
-import { expertsOnly, startTrainingScheduler, type RunningScheduler } from './trainer.js';
+import type { RunningController } from '../streams/controller.js';
+import { createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
+import { concatMap, lastValueFrom } from 'rxjs';
+import { openCore } from './core.js';
+import { createMetrics, subscribeMetrics, type Metrics } from './metrics.js';
+import { ROLES, roleInputs, topicsOf } from './roles/registry.js';
+import type { RoleName, RunningRole } from './roles/role.js';
+import { consumerPositions } from './status.js';
+import { createTelemetry } from './telemetry.js';
+import { expertFreshness, type RunningScheduler } from '../training/scheduler.js';
 
 export interface App {
   readonly backend: BackendInfo;
@@ -53,112 +49,60 @@ export interface StartAppOptions {
 
 export async function startApp({ config, logger, onLatencies }: StartAppOptions): Promise<App> {
   const core = await openCore(config, logger);
-  // Read at scrape time; admin and the stores exist by the time anyone scrapes.
-  const metrics = createMetrics({
-    centroidEpoch: () => core.centroids.latestEpoch(),
-    consumerLag: () => consumerPositions({ config, store: core.store, admin }),
-  });
-  const onChunk: StageOptions['onChunk'] = ({ stage, outcome, ms }) => {
-    metrics.chunkDuration.observe({ stage }, ms / 1000);
-    for (const outcomeName of ['routed', 'unrouted', 'deadLettered', 'written', 'duplicates'] as const) {
-      const n = outcome[outcomeName];
-      if (n) metrics.records.inc({ stage, outcome: OUTCOME_LABEL[outcomeName] }, n);
-    }
-  };
-  const onAppended: OnAppended = ({ records, commitMs, durableAt }) => {
-    metrics.lmdbCommit.observe(commitMs / 1000);
-    const latencies = new Float64Array(records.length);
-    records.forEach((r, i) => {
-      latencies[i] = durableAt - r.ts;
-      metrics.ingestLatency.observe(latencies[i]! / 1000);
-    });
-    onLatencies?.(latencies);
-  };
-  const { store, centroids, models, embedder } = core;
-  const routing: RoutingSource = createRoutingSource({ centroids, embedder: embedder.fingerprint, logger });
-  const roles = new Set(config.roles);
-  const kafka: Kafka = createKafka({ settings: config.kafka, logger: logger.child({ component: 'kafka' }) });
-  const admin: Admin = kafka.admin();
+  const kafka = createKafka({ settings: config.kafka, logger: logger.child({ component: 'kafka' }) });
+  const admin = kafka.admin();
   await admin.connect();
-  await ensureTopics({ admin, topics: config.topics, logger });
-  const producer: Producer = createProducer(kafka);
+  await ensureTopics({ admin, topics: topicsOf(config), settings: config.topics, logger });
+  const producer = createProducer(kafka);
   await producer.connect();
-
-  const roleBase = { config, logger, kafka, producer, routing, onChunk };
-  const onCacheLookups = ({ hits, misses }: CacheLookups) => {
-    if (hits) metrics.embedCacheLookups.inc({ result: 'hit' }, hits);
-    if (misses) metrics.embedCacheLookups.inc({ result: 'miss' }, misses);
-  };
-  metrics.embedderInfo.set({ kind: config.embedder.kind, fingerprint: embedder.fingerprint, dim: String(embedder.dim) }, 1);
-  const stages: RunningStage[] = [];
-  if (roles.has('sharder')) stages.push(await startSharderRole({ ...roleBase, store, onAppended }));
-  if (roles.has('router')) {
-    stages.push(
-      config.pipeline.routerThreads > 0
-        ? await startRouterThreads({ config, logger, count: config.pipeline.routerThreads, onChunk, onCacheLookups })
-        : await startRouterRole({
-            ...roleBase,
-            // Only the router sees repeats worth caching; training and snapshots embed other text.
-            embedder: withEmbeddingCache(embedder, { entries: config.pipeline.embedCache, onLookups: onCacheLookups }),
-            routedPartitions: await partitionCount(admin, config.topics.routed),
-          }),
-    );
-  }
-
-  const events = createEventLog({ env: core.env });
-  const controller = roles.has('controller')
-    ? startController({
-        store,
-        centroids,
-        routing,
-        settings: config.clustering,
-        drift: config.controller.drift,
-        cluster: (sample, epoch) => clusterInThread({ sample, epoch, settings: config.clustering, embedder: embedder.fingerprint }, config.backend),
-        logger: logger.child({ component: 'controller' }),
-        onEvent: async (kind, message, facts) => {
-          if (kind === 'spawn') metrics.spawned.inc();
-          if (kind === 'split') metrics.splits.inc();
-          if (facts?.fineClustersAdded) metrics.fineClustersAdded.inc(facts.fineClustersAdded);
-          await events.record(kind, message);
-        },
-      })
-    : undefined;
-
-  const scheduler = roles.has('trainer')
-    ? startTrainingScheduler({ config, configFile: await writeResolvedConfig(config), core, logger: logger.child({ component: 'trainer' }), events, metrics })
-    : undefined;
+  const inputs = roleInputs(config);
 
   const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep });
-  const http: RunningHttpServer | undefined = roles.has('http')
-    ? await startHttpServer({
-        host: config.http.host,
-        port: config.http.port,
-        logger,
-        status: () => collectStatus({ config, store, centroids, models, admin, backend: core.backend, embedder, scheduler: scheduler?.view() ?? expertsOnly(core, config), events, snapshots }),
-        metrics: () => metrics.registry.metrics(),
-        health: () => stages.flatMap((s) => s.health()),
-        snapshots,
-      })
-    : undefined;
+  // Telemetry: the roles emit, metrics / event log / latency probe subscribe.
+  const telemetry = createTelemetry();
+  const metrics = createMetrics({
+    centroidEpoch: () => core.centroids.latestEpoch(),
+    consumerLag: () => consumerPositions({ inputs, store: core.store, admin }),
+    experts: () => expertFreshness(core, config),
+    snapshotVersion: () => snapshots.latest(),
+  });
+  const roles = ROLES.filter((r) => config.roles.includes(r.name));
+  subscribeMetrics(metrics, telemetry, {
+    embedder: { kind: config.embedder.kind, fingerprint: core.embedder.fingerprint, dim: core.embedder.dim },
+    stages: roles.flatMap((r) => (r.outcomes ? [{ stage: r.name, outcomes: r.outcomes }] : [])),
+  });
+  const events = createEventLog({ env: core.env });
+  // In emission order; stop() waits for the last one before closing LMDB.
+  const recorded = lastValueFrom(
+    telemetry.on('event').pipe(concatMap((e) => events.record(e.kind, e.message).catch((err: unknown) => logger.warn({ err: errorMessage(err), kind: e.kind }, 'event not recorded')))),
+    { defaultValue: undefined },
+  );
+  const latencies = onLatencies && telemetry.on('appended').subscribe(({ records, durableAt }) => onLatencies(Float64Array.from(records, (r) => durableAt - r.ts)));
+
+  const routing = createRoutingSource({ centroids: core.centroids, embedder: core.embedder.fingerprint, logger });
+  const running = new Map<RoleName, RunningRole>();
+  const context = { config, logger, core, kafka, admin, producer, routing, telemetry, metrics, events, snapshots, inputs, running };
+  for (const role of roles) running.set(role.name, await role.start(context));
 
   let stopping: Promise<void> | undefined;
   return {
     backend: core.backend,
     metrics,
-    store,
-    centroids,
-    models,
-    controller,
-    scheduler,
+    store: core.store,
+    centroids: core.centroids,
+    models: core.models,
+    controller: running.get('controller') as (RunningController & RunningRole) | undefined,
+    scheduler: running.get('trainer') as (RunningScheduler & RunningRole) | undefined,
     events,
-    httpUrl: http?.url,
+    httpUrl: (running.get('http') as { url?: string } | undefined)?.url,
     stop() {
       stopping ??= (async () => {
-        // Router first: no new routed records; then the sharder drains what it holds in flight.
-        for (const stage of [...stages].reverse()) await stage.stop();
-        await scheduler?.stop();
-        await controller?.stop();
-        await http?.close();
+        // Reverse start order: http and the trainer first, then the router (no new routed records),
+        // then the sharder drains what it holds in flight.
+        for (const role of [...roles].reverse()) await running.get(role.name)?.stop();
+        telemetry.close();
+        await recorded;
+        latencies?.unsubscribe();
         await producer.disconnect();
         await admin.disconnect();
         routing.dispose();
@@ -168,17 +112,3 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     },
   };
 }
-
-/**
- * The resolved config as a file in the state directory: training children read it (`--config`) and so
- * train with exactly this process's settings, whatever mix of file, env and flags produced them.
- */
-async function writeResolvedConfig(config: Config): Promise<string> {
-  const dir = join(config.stateDir, 'run');
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, `config.${process.pid}.json`);
-  await writeFile(file, JSON.stringify(config, null, 2));
-  return resolve(file);
-}
-
-const OUTCOME_LABEL = { routed: 'routed', unrouted: 'unrouted', deadLettered: 'dead_lettered', written: 'stored', duplicates: 'duplicate' } as const;

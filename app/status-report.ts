@@ -15,8 +15,9 @@ import { createModelStore } from '../state/models.js';
 import { createShardStore, type ShardStore } from '../state/shards.js';
 import { createSnapshotStore } from '../state/snapshots.js';
 import { createKafka } from '../streams/kafka.js';
+import { roleInputs } from './roles/registry.js';
 import { collectStatus } from './status.js';
-import { expertsOnly } from './trainer.js';
+import { expertsOnly } from '../training/scheduler.js';
 
 export type ShardAudit = ReturnType<ShardStore['audit']>;
 
@@ -40,7 +41,7 @@ export async function readStatusReport(config: Config, logger: Logger, { kafka =
     await admin?.connect().catch(() => undefined);
     const scheduler = expertsOnly({ store, centroids, models }, config);
     const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config) });
-    const report = await collectStatus({ config, store, centroids, models, admin, scheduler, events: createEventLog({ env }), snapshots });
+    const report = await collectStatus({ config, store, centroids, models, admin, inputs: roleInputs(config), scheduler, events: createEventLog({ env }), snapshots });
     return verify ? { report, audit: store.audit() } : { report };
   } finally {
     await admin?.disconnect().catch(() => undefined);

@@ -12,8 +12,9 @@ import type { CentroidStore } from '../state/centroids.js';
 import type { EventLog } from '../state/events.js';
 import { expertName, type ModelStore } from '../state/models.js';
 import type { SnapshotStore } from '../state/snapshots.js';
-import type { SchedulerView } from './trainer.js';
+import type { SchedulerView } from '../training/scheduler.js';
 import type { ShardStore } from '../state/shards.js';
+import type { StageInput } from './roles/role.js';
 import { UNROUTED } from '../src/contract/routed.js';
 import { topicMessageCount } from '../streams/kafka.js';
 
@@ -32,9 +33,11 @@ export interface StatusSources {
   scheduler?: SchedulerView;
   events?: EventLog;
   snapshots?: SnapshotStore;
+  /** The consuming roles' inputs, for the lag rows (app/roles/registry.ts roleInputs). */
+  inputs?: readonly StageInput[];
 }
 
-export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots }: StatusSources): Promise<StatusReport> {
+export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots, inputs = [] }: StatusSources): Promise<StatusReport> {
   const freshness = new Map((scheduler?.experts ?? []).map((f) => [f.expert, f]));
   const queued = new Set(scheduler?.queue.map((q) => q.name));
   const running = new Set(scheduler?.running);
@@ -126,7 +129,7 @@ export async function collectStatus({ config, store, centroids, models, admin, b
 
   if (admin) {
     try {
-      await addKafkaFigures(report, { config, store, admin });
+      await addKafkaFigures(report, { config, store, admin, inputs });
     } catch (err) {
       report.kafkaError = errorMessage(err);
     }
@@ -141,36 +144,31 @@ async function latestSnapshot(snapshots: SnapshotStore | undefined): Promise<Sta
   return found ? { version, createdAt: found.manifest.createdAt, epoch: found.manifest.centroids.epoch } : null;
 }
 
-async function addKafkaFigures(report: StatusReport, { config, store, admin }: { config: Config; store: ShardStore; admin: Admin }): Promise<void> {
-  const [deadLettered, partitions] = await Promise.all([topicMessageCount(admin, config.topics.dlq), consumerPositions({ config, store, admin })]);
+async function addKafkaFigures(report: StatusReport, { config, store, admin, inputs }: { config: Config; store: ShardStore; admin: Admin; inputs: readonly StageInput[] }): Promise<void> {
+  const [deadLettered, partitions] = await Promise.all([topicMessageCount(admin, config.topics.dlq), consumerPositions({ inputs, store, admin })]);
   report.deadLettered = deadLettered;
   report.partitions.push(...partitions);
 }
 
 /**
- * Each input partition's end offset, the stage's position in it and the lag between: the router's
- * committed offsets in `pairs`, the sharder's durable (LMDB) offsets in `routed`. For the status report
- * and, at every scrape, the `modestream_consumer_lag` gauge.
+ * For each consuming role (app/roles/registry.ts roleInputs), each partition of its input: the end
+ * offset, the role's position (the group's committed offset, or the offset LMDB made durable) and the lag
+ * between. For the status report and, at every scrape, the `modestream_consumer_lag` gauge.
  */
-export async function consumerPositions({ config, store, admin }: { config: Config; store: ShardStore; admin: Admin }): Promise<StatusReport['partitions']> {
-  const { pairs, routed } = config.topics;
-  const [pairsEnd, routedEnd, routerCommitted] = await Promise.all([
-    admin.fetchTopicOffsets(pairs),
-    admin.fetchTopicOffsets(routed),
-    admin.fetchOffsets({ groupId: config.groups.router, topics: [pairs] }),
-  ]);
-  const rows: StatusReport['partitions'] = [];
-  const committed = new Map((routerCommitted[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-  for (const p of pairsEnd.sort((a, b) => a.partition - b.partition)) {
-    const end = Number(p.high);
-    const c = committed.get(p.partition);
-    const position = c === undefined || c < 0 ? null : c;
-    rows.push({ topic: pairs, partition: p.partition, stage: 'router', position, end, lag: end - (position ?? Number(p.low)) });
-  }
-  for (const p of routedEnd.sort((a, b) => a.partition - b.partition)) {
-    const end = Number(p.high);
-    const position = store.nextOffset(routed, p.partition) ?? null;
-    rows.push({ topic: routed, partition: p.partition, stage: 'sharder', position, end, lag: end - (position ?? Number(p.low)) });
-  }
-  return rows;
+export async function consumerPositions({ inputs, store, admin }: { inputs: readonly StageInput[]; store: Pick<ShardStore, 'nextOffset'>; admin: Admin }): Promise<StatusReport['partitions']> {
+  const perInput = await Promise.all(
+    inputs.map(async ({ stage, topic, group, position }) => {
+      const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), position === 'committed' ? admin.fetchOffsets({ groupId: group, topics: [topic] }) : undefined]);
+      const byPartition = new Map((committed?.[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+      return ends
+        .sort((a, b) => a.partition - b.partition)
+        .map((p) => {
+          const end = Number(p.high);
+          const at = position === 'committed' ? byPartition.get(p.partition) : store.nextOffset(topic, p.partition);
+          const known = at === undefined || at < 0 ? null : at;
+          return { topic, partition: p.partition, stage, position: known, end, lag: end - (known ?? Number(p.low)) };
+        });
+    }),
+  );
+  return perInput.flat();
 }

@@ -18,7 +18,7 @@ import { createRng } from '../src/cluster/rng.js';
 import { twoStageClustering } from '../src/cluster/two-stage.js';
 import { ConfigSchema, type EmbedderSettings } from '../src/config.js';
 import { createEmbedder } from '../src/embed/embedder.js';
-import { captionFor } from '../src/feed/captions.js';
+import { captionFor } from '../examples/fashion-mnist/captions.js';
 import { initBackend } from '../src/tensor/backend.js';
 import { fmt } from './harness.js';
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { runTrainingJob } from '../app/train.js';
+import { runTrainingJob } from '../training/job.js';
 import { openCore } from '../app/core.js';
 import { createRng } from '../src/cluster/rng.js';
 import { resolveConfig, type Backend } from '../src/config.js';

@@ -9,10 +9,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fashionMnistFeed } from '../app/feeds/fashion-mnist-feed.js';
+import { fashionMnistFeed } from '../examples/fashion-mnist/feed.js';
 import type { EmbedderSettings } from '../src/config.js';
 import { createEmbedder } from '../src/embed/embedder.js';
-import { FASHION_MNIST_CLASSES } from '../src/feed/fashion-mnist-classes.js';
+import { FASHION_MNIST_CLASSES } from '../examples/fashion-mnist/classes.js';
 
 const { values } = parseArgs({
   options: {

@@ -68,8 +68,8 @@ export const StatusReport = z.object({
     z.object({
       topic: z.string(),
       partition: z.number().int(),
-      /** router: the group's committed offset; sharder: the offset durable in LMDB */
-      stage: z.enum(['router', 'sharder']),
+      /** The consuming role; its position is the group's committed offset (router) or the offset durable in LMDB (sharder). */
+      stage: z.string(),
       position: z.number().int().nullable(),
       end: z.number().int().nullable(),
       lag: z.number().int().nullable(),

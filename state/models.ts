@@ -1,19 +1,43 @@
 /**
- * The model registry and training-job progress, in LMDB, plus the files of each model under
- * `<stateDir>/models/<name>/`:
+ * The model store: the registry and training-job progress, in LMDB, and every file of every model, under
+ * `<stateDir>/models/<name>/`. This module alone names those files and directories:
  *   v000001/, v000002/ ...   published versions (model.json + weights.bin), written atomically, immutable
- *   job/ckpt-000400/ ... + job/CURRENT   the running job's checkpoints (model, optimizer, job.json)
+ *   job/ckpt-000000400/ ... + job/CURRENT   the running job's checkpoints (model, optimizer, job.json)
+ * Directories are written with state/artifacts.ts (temp dir, fsync, rename; CURRENT replaced by rename).
  * A version is registered only after its directory is complete and fsynced, so the registry never
  * names a partial model. Job progress is what `status` shows; it is advisory (last write wins).
  */
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { StateError } from '../src/errors.js';
+import { OPTIMIZER_WEIGHTS_FILE, WEIGHTS_FILE } from '../src/expert/checkpoint.js';
+import { pruneDirectories, readCurrent, readFiles, setCurrent, writeDirectoryAtomically } from './artifacts.js';
 import type { StateEnv } from './env.js';
 
 export const SEED = 'seed';
 export const expertName = (expert: number) => `expert-${expert}`;
 export const versionDir = (version: number) => `v${String(version).padStart(6, '0')}`;
+export const checkpointDir = (step: number) => `ckpt-${String(step).padStart(9, '0')}`;
+
+const MODEL_JSON = 'model.json';
+const OPTIMIZER_JSON = 'optimizer.json';
+const JOB_JSON = 'job.json';
+/** Checkpoints kept per job directory, the one CURRENT names always among them. */
+const KEEP_CHECKPOINTS = 2;
+
+/** A model's files (the TensorFlow.js artifact layout; src/expert/checkpoint.ts makes and reads the bytes). */
+export interface ModelFiles {
+  modelJson: string;
+  weights: Uint8Array;
+}
+
+/** A job's checkpoint: the model, the optimizer state and the job's own facts (JSON). */
+export interface CheckpointFiles extends ModelFiles {
+  optimizerJson: string;
+  optimizerWeights: Uint8Array;
+  job: string;
+}
 
 export const ModelVersion = z.object({
   version: z.number().int().positive(),
@@ -69,11 +93,59 @@ export function createModelStore({ env }: { env: StateEnv }) {
     return parsed.data;
   };
 
+  // `<stateDir>/models/<name>`: published versions, and job/ for the running job's checkpoints.
+  const dirOf = (name: string) => join(root, name);
+  const jobDirOf = (name: string) => join(root, name, 'job');
+  const versionPath = (name: string, version: number) => join(root, name, versionDir(version));
+
   return {
-    /** `<stateDir>/models/<name>`: published versions live below it. */
-    dirOf: (name: string) => join(root, name),
-    jobDirOf: (name: string) => join(root, name, 'job'),
-    versionPath: (name: string, version: number) => join(root, name, versionDir(version)),
+    /** Writes a version's directory atomically; `register` it afterwards. */
+    async writeVersion(name: string, version: number, files: ModelFiles): Promise<void> {
+      await writeDirectoryAtomically(dirOf(name), versionDir(version), { [MODEL_JSON]: files.modelJson, [WEIGHTS_FILE]: files.weights });
+    },
+
+    /** A published version's files and directory; a missing file is a StateError naming it. */
+    async readVersion(name: string, version: number): Promise<ModelFiles & { dir: string }> {
+      const dir = versionPath(name, version);
+      const files = await readFiles(dir, [MODEL_JSON, WEIGHTS_FILE]);
+      return { dir, modelJson: files[MODEL_JSON]!.toString(), weights: files[WEIGHTS_FILE]! };
+    },
+
+    /** Writes the job's checkpoint at `step` atomically, points job/CURRENT at it and prunes older ones. */
+    async writeCheckpoint(name: string, step: number, files: CheckpointFiles): Promise<void> {
+      const jobDir = jobDirOf(name);
+      const ckpt = checkpointDir(step);
+      await writeDirectoryAtomically(jobDir, ckpt, {
+        [MODEL_JSON]: files.modelJson,
+        [WEIGHTS_FILE]: files.weights,
+        [OPTIMIZER_JSON]: files.optimizerJson,
+        [OPTIMIZER_WEIGHTS_FILE]: files.optimizerWeights,
+        [JOB_JSON]: files.job,
+      });
+      await setCurrent(jobDir, ckpt);
+      await pruneDirectories(jobDir, { keep: KEEP_CHECKPOINTS, prefix: 'ckpt-' });
+    },
+
+    /** The job's current checkpoint, if any; a missing file is a StateError naming it. */
+    async readCheckpoint(name: string): Promise<(CheckpointFiles & { dir: string }) | undefined> {
+      const current = await readCurrent(jobDirOf(name));
+      if (!current) return undefined;
+      const dir = join(jobDirOf(name), current);
+      const files = await readFiles(dir, [MODEL_JSON, WEIGHTS_FILE, OPTIMIZER_JSON, OPTIMIZER_WEIGHTS_FILE, JOB_JSON]);
+      return {
+        dir,
+        modelJson: files[MODEL_JSON]!.toString(),
+        weights: files[WEIGHTS_FILE]!,
+        optimizerJson: files[OPTIMIZER_JSON]!.toString(),
+        optimizerWeights: files[OPTIMIZER_WEIGHTS_FILE]!,
+        job: files[JOB_JSON]!.toString(),
+      };
+    },
+
+    /** Removes the job's checkpoints (the job finished, or they belong to a job with other settings). */
+    async discardJob(name: string): Promise<void> {
+      await rm(jobDirOf(name), { recursive: true, force: true });
+    },
 
     latest(name: string): ModelVersion | undefined {
       return entry(name)?.versions.at(-1);

@@ -89,14 +89,13 @@ export async function partitionCount(admin: Admin, topic: string): Promise<numbe
   return metadata.topics[0]?.partitions.length ?? 1;
 }
 
-/** Creates the topics modestream uses when missing; an existing topic is left as it is. */
-export async function ensureTopics({ admin, topics, logger }: { admin: Admin; topics: TopicSettings; logger: Logger }): Promise<void> {
-  if (!topics.create) return;
-  const wanted: ITopicConfig[] = [
-    { topic: topics.pairs, numPartitions: topics.pairsPartitions },
-    { topic: topics.dlq, numPartitions: 1 },
-    { topic: topics.routed, numPartitions: topics.routedPartitions },
-  ].map((t) => ({ ...t, replicationFactor: topics.replicationFactor }));
+/**
+ * Creates the topics the roles declare (app/roles/registry.ts topicsOf) when missing; an existing topic
+ * is left as it is. Nothing when `settings.create` is off (an admin owns the cluster's topics).
+ */
+export async function ensureTopics({ admin, topics, settings, logger }: { admin: Admin; topics: readonly { topic: string; numPartitions: number }[]; settings: TopicSettings; logger: Logger }): Promise<void> {
+  if (!settings.create) return;
+  const wanted: ITopicConfig[] = topics.map((t) => ({ ...t, replicationFactor: settings.replicationFactor }));
   const existing = new Set(await admin.listTopics());
   const missing = wanted.filter((t) => !existing.has(t.topic));
   if (missing.length === 0) return;

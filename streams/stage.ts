@@ -30,6 +30,9 @@ export interface ChunkOutcome {
   duplicates?: number;
 }
 
+/** The counters of a chunk outcome (a role declares which it counts; each is a metric label). */
+export type OutcomeName = Exclude<keyof ChunkOutcome, 'messages' | 'nextOffset'>;
+
 /** What a stage does with one chunk of one partition; completes when the effects are durable. */
 export type Topology = OperatorFunction<InputMessage[], ChunkOutcome>;
 

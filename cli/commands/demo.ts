@@ -33,7 +33,7 @@ export function registerDemo(program: Command): void {
     .option('--after <n>', 'pairs of footwear and bags fed after (the drift)', intOption, 6_000)
     .action(async (flags: DemoFlags, cmd: Command) => {
       const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), {}, { defaults: DEMO_DEFAULTS });
-      const { runDemo } = await import('../../app/demo.js');
+      const { runDemo } = await import('../../examples/demo.js');
       await runDemo({ config, logger: createLogger(config, 'demo'), before: flags.before, after: flags.after, once: flags.once === true });
     });
 }

@@ -43,7 +43,7 @@ export function registerEval(program: Command): void {
         return n;
       });
       const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), {}, QUIET);
-      const [{ initBackend }, { loadSnapshot }, evals] = await Promise.all([import('../../src/tensor/backend.js'), import('../../client/index.js'), import('../../app/eval/fashion-mnist.js')]);
+      const [{ initBackend }, { loadSnapshot }, evals] = await Promise.all([import('../../src/tensor/backend.js'), import('../../client/index.js'), import('../../examples/fashion-mnist/eval.js')]);
       const backend = await initBackend(config.backend);
       const where = flags.snapshot === 'latest' ? snapshotsDirOf(config) : flags.snapshot;
       const snapshot = await loadSnapshot(where, { modelsDir: config.modelsDir, ...(flags.embedderDir ? { embedderDir: flags.embedderDir } : {}) });

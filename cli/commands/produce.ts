@@ -50,9 +50,9 @@ interface Source {
 
 /** The generated feed; imported lazily so that `--help` and plain JSONL runs never load the dataset code. */
 async function feedSource(flags: ProduceFlags): Promise<Source> {
-  const feed = await import('../../app/feeds/fashion-mnist-feed.js');
-  const { resolveFashionMnistDir } = await import('../../app/datasets/fashion-mnist.js');
-  const { resolveCaptionOptions } = await import('../../src/feed/captions.js');
+  const feed = await import('../../examples/fashion-mnist/feed.js');
+  const { resolveFashionMnistDir } = await import('../../examples/fashion-mnist/dataset.js');
+  const { resolveCaptionOptions } = await import('../../examples/fashion-mnist/captions.js');
   if (flags.count !== undefined && flags.count < 1) throw new ConfigError('--count: must be at least 1');
   if (flags.schedule !== undefined && (flags.classes !== undefined || flags.count !== undefined)) {
     throw new ConfigError('--schedule: cannot be combined with --classes or --count (the schedule names both per phase)');

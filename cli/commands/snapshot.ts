@@ -14,7 +14,7 @@ export function registerSnapshot(program: Command): void {
     .option('--json', 'print the manifest')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
       const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), {}, QUIET);
-      const [{ openCore }, { publishSnapshot }] = await Promise.all([import('../../app/core.js'), import('../../app/snapshot.js')]);
+      const [{ openCore }, { publishSnapshot }] = await Promise.all([import('../../app/core.js'), import('../../training/snapshot.js')]);
       const core = await openCore(config, createLogger(config, 'snapshot'));
       try {
         const manifest = await publishSnapshot({ config, core });

@@ -37,7 +37,7 @@ export function registerTrain(program: Command): void {
       if (flags.batch !== undefined && flags.batch < 2) throw new ConfigError('--batch: must be at least 2');
       const config = loadConfig(cmd.optsWithGlobals<GlobalOptions>(), { backend: flags.backend }, QUIET);
       const logger = createLogger(config, 'train');
-      const [{ runTrainingJob }, { openCore }, { UNROUTED }] = await Promise.all([import('../../app/train.js'), import('../../app/core.js'), import('../../src/contract/routed.js')]);
+      const [{ runTrainingJob }, { openCore }, { UNROUTED }] = await Promise.all([import('../../training/job.js'), import('../../app/core.js'), import('../../src/contract/routed.js')]);
       const core = await openCore(config, logger);
       const abort = new AbortController();
       // First Ctrl-C or SIGTERM: stop after the current step (the last checkpoint stays); second: exit now.

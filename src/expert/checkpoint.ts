@@ -1,7 +1,7 @@
 /**
  * Expert checkpoints in the TensorFlow.js artifact layout: `model.json` (topology + weights manifest)
  * and one binary weights file, plus the AdamW state for resuming a job. Pure bytes in, bytes out: where
- * and how the files are written (atomically) is state/checkpoints.ts's job. Loading verifies shapes,
+ * and how the files are written (atomically) is state/models.ts's job. Loading verifies shapes,
  * byte counts and a SHA-256 of the weights, so a truncated or corrupt file is refused with a clear error.
  */
 import { createHash } from 'node:crypto';

@@ -15,7 +15,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
-import { fashionMnistTestSet, zeroShotReport, type TestSet } from '../../app/eval/fashion-mnist.js';
+import { fashionMnistTestSet, zeroShotReport, type TestSet } from '../../examples/fashion-mnist/eval.js';
 import { loadSnapshot } from '../../client/index.js';
 import { initBackend } from '../../src/tensor/backend.js';
 import { openBrowser } from '../support/browser.js';

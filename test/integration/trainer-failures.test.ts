@@ -12,7 +12,7 @@ import { waitFor } from '../support/waits.js';
 
 const brokers = inject('brokers');
 
-/** The `train --expert=N` child of `parent`, if one is running. */
+/** The expert training child of `parent` (`job-process.js expert-N`), if one is running. */
 function expertJob(parent: number): { pid: number; expert: string } | undefined {
   let listing = '';
   try {
@@ -20,7 +20,7 @@ function expertJob(parent: number): { pid: number; expert: string } | undefined 
   } catch {
     return undefined; // ps exits 1 when there is no child
   }
-  const match = /^\s*(\d+)\s.*\btrain --expert=(\d+)/m.exec(listing);
+  const match = /^\s*(\d+)\s.*\bjob-process\.js expert-(\d+)/m.exec(listing);
   return match ? { pid: Number(match[1]), expert: `expert-${match[2]}` } : undefined;
 }
 

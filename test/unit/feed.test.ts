@@ -13,7 +13,7 @@ import {
   TEST_PER_CLASS,
   TRAIN_PER_CLASS,
   type FashionMnistSet,
-} from '../../app/datasets/fashion-mnist.js';
+} from '../../examples/fashion-mnist/dataset.js';
 import {
   fashionMnistFeed,
   fashionMnistPairs,
@@ -21,7 +21,7 @@ import {
   parseScheduleText,
   planFashionMnistFeed,
   type FeedPair,
-} from '../../app/feeds/fashion-mnist-feed.js';
+} from '../../examples/fashion-mnist/feed.js';
 import { produceAll } from '../../app/produce.js';
 import { createRng } from '../../src/cluster/rng.js';
 import { LimitsConfig } from '../../src/config.js';
@@ -36,7 +36,7 @@ import {
   SHOPS,
   uninformativeCaption,
   type GeneratedCaption,
-} from '../../src/feed/captions.js';
+} from '../../examples/fashion-mnist/captions.js';
 import {
   FASHION_FAMILIES,
   FASHION_MNIST_CLASSES,
@@ -44,7 +44,7 @@ import {
   labelsOfFamily,
   ZERO_SHOT_TEMPLATES,
   zeroShotPrompts,
-} from '../../src/feed/fashion-mnist-classes.js';
+} from '../../examples/fashion-mnist/classes.js';
 
 const FOOTWEAR = labelsOfFamily('footwear');
 

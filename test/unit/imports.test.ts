@@ -1,7 +1,8 @@
 /**
- * Import hygiene of the shipped code (src, streams, state, app, cli, client), read from the sources with
- * the TypeScript parser: no import cycles, and the layer rules that keep the client and the CLI light and
- * the domain core free of infrastructure.
+ * Import hygiene of the shipped code (src, streams, state, app, training, client, cli, examples), read from
+ * the sources with the TypeScript parser: no import cycles, and the layer rules that keep the client and
+ * the CLI light, the domain core free of infrastructure, and the product free of the Fashion-MNIST
+ * examples (demo, feed, dataset, evaluation), which only the CLI, benchmarks and tests may use.
  *
  * Every kind of import is an edge: static, `export ... from`, dynamic `import('...')`, `typeof import()`,
  * and type-only ones too. Type-only imports vanish at run time, but a cycle made of them still means the
@@ -14,7 +15,9 @@ import ts from 'typescript';
 import { describe, expect, test } from 'vitest';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const FOLDERS = ['src', 'streams', 'state', 'app', 'cli', 'client'];
+/** The product: what `modestream run` and the client load. `training/` is checked once it exists. */
+const PRODUCT = ['src', 'streams', 'state', 'app', 'training', 'client'].filter((d) => existsSync(join(ROOT, d)));
+const FOLDERS = [...PRODUCT, 'cli', 'examples'];
 
 interface Imports {
   /** Repository-relative paths (posix) of the local .ts files imported. */
@@ -156,6 +159,7 @@ describe('import hygiene', () => {
     expect(graph.get('cli/main.ts')?.local.length).toBeGreaterThan(0);
     // Dynamic imports are seen.
     expect(graph.get('cli/commands/run.ts')?.local).toContain('app/run.ts');
+    expect(graph.get('cli/commands/demo.ts')?.local).toContain('examples/demo.ts');
   });
 
   test('no import cycles', () => {
@@ -163,9 +167,18 @@ describe('import hygiene', () => {
     expect(found, `import cycles:\n  ${found.join('\n  ')}`).toEqual([]);
   });
 
+  test('the product (src, streams, state, app, training, client) never imports examples/ (only cli/, bench/ and test/ may)', () => {
+    // A user's deployment must not depend on the demo data set or its caption generator.
+    expect(PRODUCT.flatMap((dir) => crossings(graph, dir, ['examples']))).toEqual([]);
+  });
+
+  test('examples/ builds on the product and never on cli/, bench/ or test/', () => {
+    expect(crossings(graph, 'examples', ['cli', 'bench', 'test'])).toEqual([]);
+  });
+
   test('client/ imports neither state/ nor the layers above it (the evaluators\' client must not pull in LMDB or Kafka)', () => {
     // With src/ kept free of them too (below), nothing the client loads reaches lmdb, kafkajs or rxjs.
-    expect(crossings(graph, 'client', ['state', 'streams', 'app', 'cli'])).toEqual([]);
+    expect(crossings(graph, 'client', ['state', 'streams', 'app', 'training', 'cli'])).toEqual([]);
   });
 
   test('cli/ does not import state/ or streams/ (commands parse options, call app/, print)', () => {
@@ -173,11 +186,19 @@ describe('import hygiene', () => {
   });
 
   test('streams/ declares the ports it needs (streams/ports.ts) instead of importing the stores, and nothing above it', () => {
-    expect(crossings(graph, 'streams', ['state', 'app', 'cli', 'client'])).toEqual([]);
+    expect(crossings(graph, 'streams', ['state', 'app', 'training', 'cli', 'client'])).toEqual([]);
   });
 
   test('state/ imports neither the stages nor anything above them', () => {
-    expect(crossings(graph, 'state', ['streams', 'app', 'cli', 'client'])).toEqual([]);
+    expect(crossings(graph, 'state', ['streams', 'app', 'training', 'cli', 'client'])).toEqual([]);
+  });
+
+  test('training/ builds on src/ and state/, takes only the process wiring from app/, and imports neither streams/, cli/ nor client/', () => {
+    // A training child reads its batches from LMDB: it needs no Kafka client, and the CLI is one of its callers.
+    expect(crossings(graph, 'training', ['streams', 'cli', 'client'])).toEqual([]);
+    // app/ composes training (run, roles, status); training takes from app/ only what every process opens.
+    const wiring = new Set(['app/core.ts', 'app/logger.ts', 'app/metrics.ts', 'app/telemetry.ts']);
+    expect(crossings(graph, 'training', ['app']).filter((edge) => !wiring.has(edge.split(' -> ')[1]!))).toEqual([]);
   });
 
   test('src/ imports neither kafkajs, lmdb nor rxjs, nor any layer above it', () => {
@@ -188,6 +209,6 @@ describe('import hygiene', () => {
       for (const spec of external) if (infra.has(packageOf(spec))) bad.push(`${file} -> ${spec}`);
     }
     expect(bad.sort()).toEqual([]);
-    expect(crossings(graph, 'src', ['streams', 'state', 'app', 'cli', 'client'])).toEqual([]);
+    expect(crossings(graph, 'src', ['streams', 'state', 'app', 'training', 'cli', 'client'])).toEqual([]);
   });
 });

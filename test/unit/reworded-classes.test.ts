@@ -4,10 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { REWORDED_CLASS_NAMES, rewordedName } from '../../app/eval/reworded-classes.js';
+import { REWORDED_CLASS_NAMES, rewordedName } from '../../examples/fashion-mnist/reworded-classes.js';
 import { createRng } from '../../src/cluster/rng.js';
-import { captionFor, pluralOf } from '../../src/feed/captions.js';
-import { FASHION_FAMILIES, FASHION_MNIST_CLASSES } from '../../src/feed/fashion-mnist-classes.js';
+import { captionFor, pluralOf } from '../../examples/fashion-mnist/captions.js';
+import { FASHION_FAMILIES, FASHION_MNIST_CLASSES } from '../../examples/fashion-mnist/classes.js';
 
 const words = (text: string): string[] => text.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
 
@@ -31,7 +31,7 @@ function generatedWords(): Set<string> {
 }
 
 /** Every word in the generator's source: its word lists, including entries too rare to be sampled. */
-const sourceWords = new Set(['src/feed/captions.ts', 'src/feed/fashion-mnist-classes.ts'].flatMap((path) => words(readFileSync(path, 'utf8'))));
+const sourceWords = new Set(['examples/fashion-mnist/captions.ts', 'examples/fashion-mnist/classes.ts'].flatMap((path) => words(readFileSync(path, 'utf8'))));
 
 describe('reworded class names', () => {
   test('one per class, none canonical, all distinct', () => {

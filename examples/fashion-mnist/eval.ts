@@ -7,9 +7,9 @@ import { createRng } from '../../src/cluster/rng.js';
 import type { DecodedImage } from '../../src/contract/image.js';
 import type { Ensemble, RoutingChoice } from '../../src/ensemble/ensemble.js';
 import { retrievalRecall, zeroShotAccuracy } from '../../src/ensemble/evaluate.js';
-import { captionFor } from '../../src/feed/captions.js';
-import { FASHION_MNIST_CLASSES } from '../../src/feed/fashion-mnist-classes.js';
-import { loadFashionMnist } from '../datasets/fashion-mnist.js';
+import { captionFor } from './captions.js';
+import { FASHION_MNIST_CLASSES } from './classes.js';
+import { loadFashionMnist } from './dataset.js';
 
 export interface TestSet {
   images: DecodedImage[];

@@ -3,16 +3,16 @@
  * Shared by app/run.ts and app/router-worker.ts so both run the very same topology.
  */
 import type { Kafka, Producer } from 'kafkajs';
-import type { RoutingSource } from '../src/cluster/routing.js';
-import type { Config } from '../src/config.js';
-import type { CaptionEmbedder } from '../src/embed/embedder.js';
-import type { Logger } from '../src/logger.js';
-import type { ShardStore } from '../state/shards.js';
-import { createStageHealth } from '../streams/health.js';
-import { createStageConsumer } from '../streams/kafka.js';
-import { routerTopology } from '../streams/router.js';
-import { sharderTopology, type OnAppended } from '../streams/sharder.js';
-import { startStage, type RunningStage, type StageOptions } from '../streams/stage.js';
+import type { RoutingSource } from '../../src/cluster/routing.js';
+import type { Config } from '../../src/config.js';
+import type { CaptionEmbedder } from '../../src/embed/embedder.js';
+import type { Logger } from '../../src/logger.js';
+import type { ShardStore } from '../../state/shards.js';
+import { createStageHealth } from '../../streams/health.js';
+import { createStageConsumer } from '../../streams/kafka.js';
+import { routerTopology } from '../../streams/router.js';
+import { sharderTopology, type OnAppended } from '../../streams/sharder.js';
+import { startStage, type RunningStage, type StageOptions } from '../../streams/stage.js';
 
 interface RoleBase {
   config: Config;

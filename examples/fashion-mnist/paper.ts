@@ -1,7 +1,7 @@
 /**
  * `npm run eval:paper`: a small-scale replica of the MoDE paper's table on real images (ARCHITECTURE.md
  * section 7). Fashion-MNIST training images (first 6,000 per class) become web-crawl-like pairs
- * (src/feed/captions.ts); the test images (last 1,000 per class) are evaluated zero-shot with class-name
+ * (captions.ts); the test images (last 1,000 per class) are evaluated zero-shot with class-name
  * prompts and for image<->text retrieval.
  *
  * Equal total training steps B for every row. One cosine schedule trains the seed for 27/32 of B (the
@@ -17,7 +17,7 @@
  * p(c|T) has something to choose; and with held-out class names (reworded-classes.ts) that the caption
  * generator never writes, to separate the embedder's knowledge of words from memorised vocabulary.
  *
- *   node dist/app/eval/paper.js [--steps 3000] [--batch 256] [--fine 256] [--seed 1] [--retrieval 1000]
+ *   node dist/examples/fashion-mnist/paper.js [--steps 3000] [--batch 256] [--fine 256] [--seed 1] [--retrieval 1000]
  *     [--embedder default|hashed] [--models-dir .modestream/models] [--out docs/results.md]
  * With --out, the report replaces the part of the file between the eval:paper markers (or fills a new file).
  */
@@ -38,11 +38,11 @@ import { writeImage } from '../../src/expert/batch.js';
 import { architectureOf, cloneModel, createExpertModel, disposeModel, encodeTexts, type ExpertModel } from '../../src/expert/model.js';
 import { cosineLearningRate, createAdamWState, disposeAdamWState, type AdamWState } from '../../src/expert/optimizer.js';
 import { trainExpert, type TrainBatch } from '../../src/expert/train.js';
-import { captionFor } from '../../src/feed/captions.js';
-import { FASHION_MNIST_CLASSES, fillTemplate, labelsOfFamily, ZERO_SHOT_TEMPLATES } from '../../src/feed/fashion-mnist-classes.js';
 import { initBackend } from '../../src/tensor/backend.js';
-import { loadFashionMnist } from '../datasets/fashion-mnist.js';
-import { fashionMnistFeed } from '../feeds/fashion-mnist-feed.js';
+import { captionFor } from './captions.js';
+import { FASHION_MNIST_CLASSES, fillTemplate, labelsOfFamily, ZERO_SHOT_TEMPLATES } from './classes.js';
+import { loadFashionMnist } from './dataset.js';
+import { fashionMnistFeed } from './feed.js';
 import { EVERYDAY_CLASS_NAMES, rewordedName } from './reworded-classes.js';
 
 const { values: args } = parseArgs({

@@ -1,24 +1,23 @@
 /**
- * One training job: the seed model on a sample of all shards, or one expert on its shard (plus
- * out-of-cluster pairs), warm-started from the latest seed. Checkpoints (model + optimizer + job facts)
- * are written atomically every `checkpointEvery` steps; a job started again after a crash resumes from
- * the last one. The finished model is published as the next version and registered.
+ * One training job, a function of its options: the seed model on a sample of all shards, or one expert
+ * on its shard (plus out-of-cluster pairs), warm-started from the latest seed. Checkpoints (model +
+ * optimizer + job facts) are written atomically every `checkpointEvery` steps; a job started again after
+ * a crash resumes from the last one. The finished model is published as the next version and
+ * registered. `modestream train` calls it in its own process; the scheduler runs it in a child process
+ * (job-process.ts).
  */
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { UNROUTED } from '../src/contract/routed.js';
 import { createRng } from '../src/cluster/rng.js';
 import type { Config } from '../src/config.js';
 import { EnvironmentError, errorMessage } from '../src/errors.js';
-import { deserializeModel, deserializeOptimizer, serializeModel, serializeOptimizer, OPTIMIZER_WEIGHTS_FILE, WEIGHTS_FILE } from '../src/expert/checkpoint.js';
+import { deserializeModel, deserializeOptimizer, serializeModel, serializeOptimizer } from '../src/expert/checkpoint.js';
 import { architectureOf, createExpertModel, disposeModel, type ExpertArchitecture, type ExpertModel } from '../src/expert/model.js';
 import { createAdamWState, disposeAdamWState, type AdamWState } from '../src/expert/optimizer.js';
 import { trainExpert, type TrainProgress } from '../src/expert/train.js';
 import type { Logger } from '../src/logger.js';
-import { pruneDirectories, readCurrent, readFiles, setCurrent, writeDirectoryAtomically } from '../state/artifacts.js';
-import { createModelStore, expertName, SEED, versionDir, type ModelStore, type ModelVersion } from '../state/models.js';
+import { createModelStore, expertName, SEED, type ModelStore, type ModelVersion } from '../state/models.js';
 import { sampleBatches } from '../state/sampler.js';
-import { openCore, type Core } from './core.js';
+import { openCore, type Core } from '../app/core.js';
 
 export type TrainTarget = { kind: 'seed' } | { kind: 'expert'; expert: number };
 
@@ -44,8 +43,6 @@ export interface TrainJobResult {
   resumedFrom?: number;
   stopped: boolean;
 }
-
-const JOB_FILE = 'job.json';
 
 interface JobFacts {
   name: string;
@@ -186,7 +183,7 @@ async function trainWith(core: Core, { config, logger, target, steps, batch, onP
       epoch: facts.epoch,
     });
     await report('done');
-    await rm(models.jobDirOf(name), { recursive: true, force: true });
+    await models.discardJob(name);
     logger.info({ name, version, steps: result.step, loss: result.lastLoss, backend }, 'model published');
     return { name, version, steps: result.step, loss: result.lastLoss, samplesPerSecond: last?.samplesPerSecond ?? 0, resumedFrom, stopped: false };
   } catch (err) {
@@ -199,18 +196,8 @@ async function trainWith(core: Core, { config, logger, target, steps, batch, onP
 }
 
 async function writeCheckpoint(models: ModelStore, name: string, model: ExpertModel, optimizer: AdamWState, facts: JobFacts, step: number): Promise<void> {
-  const jobDir = models.jobDirOf(name);
   const [m, o] = await Promise.all([serializeModel(model, { name, step }), serializeOptimizer(optimizer)]);
-  const ckpt = `ckpt-${String(step).padStart(9, '0')}`;
-  await writeDirectoryAtomically(jobDir, ckpt, {
-    'model.json': m.modelJson,
-    [WEIGHTS_FILE]: m.weights,
-    'optimizer.json': o.json,
-    [OPTIMIZER_WEIGHTS_FILE]: o.weights,
-    [JOB_FILE]: JSON.stringify(facts),
-  });
-  await setCurrent(jobDir, ckpt);
-  await pruneDirectories(jobDir, { keep: 2, prefix: 'ckpt-' });
+  await models.writeCheckpoint(name, step, { modelJson: m.modelJson, weights: m.weights, optimizerJson: o.json, optimizerWeights: o.weights, job: JSON.stringify(facts) });
 }
 
 /**
@@ -218,21 +205,19 @@ async function writeCheckpoint(models: ModelStore, name: string, model: ExpertMo
  * architecture); otherwise the stale job is discarded and training starts over.
  */
 async function loadCheckpoint(models: ModelStore, name: string, fresh: JobFacts, logger: Logger): Promise<{ model: ExpertModel; optimizer: AdamWState; facts: JobFacts } | undefined> {
-  const jobDir = models.jobDirOf(name);
-  const current = await readCurrent(jobDir);
-  if (!current) return undefined;
-  const dir = join(jobDir, current);
-  const files = await readFiles(dir, ['model.json', WEIGHTS_FILE, 'optimizer.json', OPTIMIZER_WEIGHTS_FILE, JOB_FILE]);
-  const facts = JSON.parse(files[JOB_FILE]!.toString()) as JobFacts;
+  const checkpoint = await models.readCheckpoint(name);
+  if (!checkpoint) return undefined;
+  const { dir } = checkpoint;
+  const facts = JSON.parse(checkpoint.job) as JobFacts;
   const same = facts.totalSteps === fresh.totalSteps && facts.batch === fresh.batch && JSON.stringify(facts.architecture) === JSON.stringify(fresh.architecture);
   if (!same) {
     logger.warn({ name, checkpoint: dir }, 'discarding a checkpoint of a job with other settings');
-    await rm(jobDir, { recursive: true, force: true });
+    await models.discardJob(name);
     return undefined;
   }
-  const { model } = deserializeModel(files['model.json']!.toString(), files[WEIGHTS_FILE]!, dir);
+  const { model } = deserializeModel(checkpoint.modelJson, checkpoint.weights, dir);
   try {
-    const optimizer = deserializeOptimizer(files['optimizer.json']!.toString(), files[OPTIMIZER_WEIGHTS_FILE]!, model, dir);
+    const optimizer = deserializeOptimizer(checkpoint.optimizerJson, checkpoint.optimizerWeights, model, dir);
     return { model, optimizer, facts };
   } catch (err) {
     disposeModel(model);
@@ -242,15 +227,13 @@ async function loadCheckpoint(models: ModelStore, name: string, fresh: JobFacts,
 
 /** Loads a published version; a missing or corrupt file is a StateError naming it. */
 export async function loadVersion(models: ModelStore, name: string, version: number): Promise<ExpertModel> {
-  const dir = models.versionPath(name, version);
-  const files = await readFiles(dir, ['model.json', WEIGHTS_FILE]);
-  return deserializeModel(files['model.json']!.toString(), files[WEIGHTS_FILE]!, dir).model;
+  const { dir, modelJson, weights } = await models.readVersion(name, version);
+  return deserializeModel(modelJson, weights, dir).model;
 }
 
 async function publish(models: ModelStore, name: string, model: ExpertModel, facts: Omit<ModelVersion, 'version'>): Promise<number> {
   const version = models.nextVersion(name);
-  const { modelJson, weights } = await serializeModel(model, { name, version, ...facts });
-  await writeDirectoryAtomically(models.dirOf(name), versionDir(version), { 'model.json': modelJson, [WEIGHTS_FILE]: weights });
+  await models.writeVersion(name, version, await serializeModel(model, { name, version, ...facts }));
   await models.register(name, { version, ...facts });
   return version;
 }

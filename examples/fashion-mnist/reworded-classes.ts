@@ -1,5 +1,5 @@
 /**
- * Held-out wordings of the ten Fashion-MNIST classes, for a second zero-shot pass (app/eval/paper.ts).
+ * Held-out wordings of the ten Fashion-MNIST classes, for a second zero-shot pass (paper.ts).
  *
  * Why: the canonical prompt names (t-shirt, trousers...) are also the caption generator's most frequent
  * nouns, and every other synonym or hypernym it knows shows up in training captions too. Zero-shot with
@@ -8,9 +8,9 @@
  * caption embedder's (MiniLM's) knowledge of the words can carry them to the right class.
  *
  * Invariant (test/unit/reworded-classes.test.ts): no word of a name here is a word (singular or plural)
- * of the generator's vocabulary (src/feed/captions.ts, src/feed/fashion-mnist-classes.ts), and no class
- * or family word hides inside one (no "raincoat", which would carry "coat"). The test also catches an
- * edit of the generator that starts using one of them.
+ * of the generator's vocabulary (captions.ts, classes.ts), and no class or family word hides inside one
+ * (no "raincoat", which would carry "coat"). The test also catches an edit of the generator that starts
+ * using one of them.
  *
  * The names were chosen once, before any run, for what they mean; several are imperfect because the
  * everyday names are all taken by the generator: "polo" is a kind of short-sleeved top, "kaftan" a loose

@@ -19,8 +19,8 @@ import { z } from 'zod';
 import { createRng, type Rng } from '../../src/cluster/rng.js';
 import { encodePairMessage, type PairMessageInput } from '../../src/contract/pair.js';
 import { ConfigError } from '../../src/errors.js';
-import { captionFor, resolveCaptionOptions, type CaptionKind, type CaptionOptionsInput } from '../../src/feed/captions.js';
-import { FAMILY_IDS, labelsOfFamily, type FamilyId } from '../../src/feed/fashion-mnist-classes.js';
+import { captionFor, resolveCaptionOptions, type CaptionKind, type CaptionOptionsInput } from './captions.js';
+import { FAMILY_IDS, labelsOfFamily, type FamilyId } from './classes.js';
 import {
   checkLabels,
   FASHION_MNIST_CLASS_COUNT,
@@ -30,7 +30,7 @@ import {
   splitRange,
   type FashionMnistSet,
   type FashionMnistSplit,
-} from '../datasets/fashion-mnist.js';
+} from './dataset.js';
 
 export const FEED_SOURCE = 'fashion-mnist';
 
@@ -49,7 +49,7 @@ export const DEFAULT_SCHEDULE: FeedSchedule = [{ classes: ALL_CLASSES }];
 
 export interface FeedSlot {
   label: number;
-  /** Position within the class (see app/datasets/fashion-mnist.ts). */
+  /** Position within the class (see dataset.ts). */
   index: number;
 }
 

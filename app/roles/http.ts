@@ -1,0 +1,26 @@
+/**
+ * The http role: status page and JSON, Prometheus metrics, probes over every running role's consumers,
+ * and snapshots for evaluators (app/http.ts). Last in the registry, so every other role is running.
+ */
+import { startHttpServer } from '../http.js';
+import { collectStatus } from '../status.js';
+import { expertsOnly, type RunningScheduler } from '../../training/scheduler.js';
+import { noConsumers, type RoleDefinition, type RunningRole } from './role.js';
+
+export const http: RoleDefinition<RunningRole & { url: string }> = {
+  name: 'http',
+  async start({ config, logger, core, admin, metrics, events, snapshots, running, inputs }) {
+    const { store, centroids, models, embedder, backend } = core;
+    const scheduler = () => (running.get('trainer') as RunningScheduler | undefined)?.view() ?? expertsOnly(core, config);
+    const server = await startHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      logger,
+      status: () => collectStatus({ config, store, centroids, models, admin, inputs, backend, embedder, scheduler: scheduler(), events, snapshots }),
+      metrics: () => metrics.registry.metrics(),
+      health: () => [...running.values()].flatMap((r) => r.health()),
+      snapshots,
+    });
+    return { url: server.url, stop: () => server.close(), health: noConsumers };
+  },
+};

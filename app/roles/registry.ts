@@ -1,0 +1,32 @@
+/**
+ * Every role `modestream run` knows, in start order (stopped in reverse): the sharder before the router
+ * so routed records find a consumer, http last so it sees every other role. Topic creation, the lag rows
+ * and the per-stage metric labels are derived from here.
+ */
+import type { Config } from '../../src/config.js';
+import { controller } from './controller.js';
+import { http } from './http.js';
+import type { RoleDefinition, RoleName, StageInput, TopicSpec } from './role.js';
+import { router } from './router.js';
+import { sharder } from './sharder.js';
+import { trainer } from './trainer.js';
+
+export const ROLES: readonly RoleDefinition[] = [sharder, router, controller, trainer, http];
+
+export function roleNamed(name: RoleName): RoleDefinition {
+  const role = ROLES.find((r) => r.name === name);
+  if (!role) throw new Error(`no role '${name}' in the registry`);
+  return role;
+}
+
+/** The topics every role reads or writes, once each. */
+export function topicsOf(config: Config): TopicSpec[] {
+  const byName = new Map<string, TopicSpec>();
+  for (const spec of ROLES.flatMap((r) => r.topics?.(config) ?? [])) if (!byName.has(spec.topic)) byName.set(spec.topic, spec);
+  return [...byName.values()];
+}
+
+/** The consuming roles' inputs: one lag row per partition of each (status page, `modestream_consumer_lag`). */
+export function roleInputs(config: Config): StageInput[] {
+  return ROLES.flatMap((r) => (r.input ? [{ stage: r.name, ...r.input(config) }] : []));
+}
