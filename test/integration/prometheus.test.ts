@@ -28,7 +28,7 @@ const installed = hasBinary('prometheus') && hasBinary('promtool');
 const required = Boolean(process.env.CI);
 if (!installed && !required) console.warn(`prometheus: skipped, no prometheus/promtool on the PATH: ${PROMETHEUS_INSTALL_HINT}`);
 
-/** The PID of the processor's `train <what>` child, if one is running. */
+/** The PID of the processor's training child for job `what` (`seed`, `expert-N`), if one is running. */
 function trainingJob(parent: number, what: string): number | undefined {
   let listing = '';
   try {
@@ -36,7 +36,8 @@ function trainingJob(parent: number, what: string): number | undefined {
   } catch {
     return undefined; // ps exits 1 when there is no child
   }
-  const line = listing.split('\n').find((l) => l.includes(` train ${what} `));
+  // The scheduler forks training/job-process.js with the job's name as its only argument (for ps).
+  const line = listing.split('\n').find((l) => new RegExp(`\\bjob-process\\.js ${what}$`).test(l.trim()));
   return line ? Number(line.trim().split(/\s+/)[0]) : undefined;
 }
 
@@ -88,7 +89,7 @@ describe.skipIf(!installed && !required)('Prometheus scrapes modestream with the
     expect(produced.code, produced.output).toBe(0);
     // A crashed job, so that the failure counter exists (ModestreamTrainingFailures, ModestreamTrainingStalled);
     // it is retried after 1 s.
-    const seed = await waitFor('the seed training job', () => trainingJob(processor!.pid, '--seed'), { timeoutMs: 120_000, intervalMs: 100 });
+    const seed = await waitFor('the seed training job', () => trainingJob(processor!.pid, 'seed'), { timeoutMs: 120_000, intervalMs: 100 });
     process.kill(seed, 'SIGKILL');
     // The slowest series: an expert trained after the retried seed, and the failure, both seen by Prometheus.
     await waitFor(
