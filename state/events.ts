@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { StateEnv } from './env.js';
+import { keyText, parseStored } from './stored.js';
 
 export const EventKind = z.enum(['bootstrap', 'epoch', 'spawn', 'split', 'retrain', 'snapshot', 'failure']);
 export type EventKind = z.infer<typeof EventKind>;
@@ -11,6 +12,8 @@ const StoredEvent = z.object({ at: z.number(), kind: EventKind, message: z.strin
 export type ControllerEvent = z.infer<typeof StoredEvent>;
 
 export type EventLog = ReturnType<typeof createEventLog>;
+
+const parseEvent = (key: unknown, value: unknown): ControllerEvent => parseStored(StoredEvent, value, `controller event ${keyText(key)}`);
 
 export function createEventLog({ env, keep = 500 }: { env: StateEnv; keep?: number }) {
   const { events } = env;
@@ -26,15 +29,12 @@ export function createEventLog({ env, keep = 500 }: { env: StateEnv; keep?: numb
     },
 
     recent(limit = 50): ControllerEvent[] {
-      return [...events.getRange({ reverse: true, limit })].flatMap(({ value }) => {
-        const parsed = StoredEvent.safeParse(value);
-        return parsed.success ? [parsed.data] : [];
-      });
+      return [...events.getRange({ reverse: true, limit })].map(({ key, value }) => parseEvent(key, value));
     },
 
     count(kind: EventKind): number {
       let n = 0;
-      for (const { value } of events.getRange()) if ((value as ControllerEvent).kind === kind) n++;
+      for (const { key, value } of events.getRange()) if (parseEvent(key, value).kind === kind) n++;
       return n;
     },
   };

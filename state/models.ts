@@ -12,8 +12,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { StateError } from '../src/errors.js';
 import { OPTIMIZER_WEIGHTS_FILE, WEIGHTS_FILE } from '../src/expert/checkpoint.js';
+import { ExpertArchitecture } from '../src/expert/model.js';
 import { pruneDirectories, readCurrent, readFiles, setCurrent, writeDirectoryAtomically } from './artifacts.js';
 import type { StateEnv } from './env.js';
+import { parseStored } from './stored.js';
 
 export const SEED = 'seed';
 export const expertName = (expert: number) => `expert-${expert}`;
@@ -79,6 +81,32 @@ export const JobStatus = z.object({
 });
 export type JobStatus = z.infer<typeof JobStatus>;
 
+/** A job's own facts, written into each of its checkpoints (job.json): a resumed job must match them. */
+export const JobFacts = z.object({
+  name: z.string(),
+  totalSteps: z.number().int().positive(),
+  batch: z.number().int().positive(),
+  architecture: ExpertArchitecture,
+  seedVersion: z.number().int().positive().optional(),
+  warmStartedFrom: z.string().optional(),
+  records: z.number().int().nonnegative(),
+  shardSeq: z.number().int().nonnegative().optional(),
+  epoch: z.number().int().nonnegative(),
+  startedAt: z.number(),
+});
+export type JobFacts = z.infer<typeof JobFacts>;
+
+/** job.json of a checkpoint directory, parsed; unreadable JSON or a wrong shape is a StateError naming the file. */
+function parseJobFacts(text: string, file: string): JobFacts {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new StateError(`corrupt job facts ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return parseStored(JobFacts, value, `job facts ${file}`);
+}
+
 export type ModelStore = ReturnType<typeof createModelStore>;
 
 export function createModelStore({ env }: { env: StateEnv }) {
@@ -87,11 +115,10 @@ export function createModelStore({ env }: { env: StateEnv }) {
 
   const entry = (name: string): ModelEntry | undefined => {
     const raw = models.get(name);
-    if (raw === undefined) return undefined;
-    const parsed = ModelEntry.safeParse(raw);
-    if (!parsed.success) throw new StateError(`corrupt model registry entry ${name}: ${parsed.error.issues[0]?.message}`);
-    return parsed.data;
+    return raw === undefined ? undefined : parseStored(ModelEntry, raw, `model registry entry ${name}`);
   };
+
+  const jobOf = (name: string, value: unknown): JobStatus => parseStored(JobStatus, value, `training job ${name}`);
 
   // `<stateDir>/models/<name>`: published versions, and job/ for the running job's checkpoints.
   const dirOf = (name: string) => join(root, name);
@@ -126,19 +153,24 @@ export function createModelStore({ env }: { env: StateEnv }) {
       await pruneDirectories(jobDir, { keep: KEEP_CHECKPOINTS, prefix: 'ckpt-' });
     },
 
-    /** The job's current checkpoint, if any; a missing file is a StateError naming it. */
-    async readCheckpoint(name: string): Promise<(CheckpointFiles & { dir: string }) | undefined> {
+    /**
+     * The job's current checkpoint, if any, with its job.json parsed as `facts`; a missing file or
+     * corrupt facts are a StateError naming the file.
+     */
+    async readCheckpoint(name: string): Promise<(CheckpointFiles & { dir: string; facts: JobFacts }) | undefined> {
       const current = await readCurrent(jobDirOf(name));
       if (!current) return undefined;
       const dir = join(jobDirOf(name), current);
       const files = await readFiles(dir, [MODEL_JSON, WEIGHTS_FILE, OPTIMIZER_JSON, OPTIMIZER_WEIGHTS_FILE, JOB_JSON]);
+      const job = files[JOB_JSON]!.toString();
       return {
         dir,
+        facts: parseJobFacts(job, join(dir, JOB_JSON)),
         modelJson: files[MODEL_JSON]!.toString(),
         weights: files[WEIGHTS_FILE]!,
         optimizerJson: files[OPTIMIZER_JSON]!.toString(),
         optimizerWeights: files[OPTIMIZER_WEIGHTS_FILE]!,
-        job: files[JOB_JSON]!.toString(),
+        job,
       };
     },
 
@@ -174,15 +206,12 @@ export function createModelStore({ env }: { env: StateEnv }) {
     },
 
     job(name: string): JobStatus | undefined {
-      const parsed = JobStatus.safeParse(jobs.get(name));
-      return parsed.success ? parsed.data : undefined;
+      const value = jobs.get(name);
+      return value === undefined ? undefined : jobOf(name, value);
     },
 
     jobs(): JobStatus[] {
-      return [...jobs.getRange()].flatMap(({ value }) => {
-        const parsed = JobStatus.safeParse(value);
-        return parsed.success ? [parsed.data] : [];
-      });
+      return [...jobs.getRange()].map(({ key, value }) => jobOf(key, value));
     },
 
     async reportJob(status: JobStatus): Promise<void> {

@@ -11,11 +11,11 @@ import { createRng } from '../src/cluster/rng.js';
 import type { Config } from '../src/config.js';
 import { EnvironmentError, errorMessage } from '../src/errors.js';
 import { deserializeModel, deserializeOptimizer, serializeModel, serializeOptimizer } from '../src/expert/checkpoint.js';
-import { architectureOf, createExpertModel, disposeModel, type ExpertArchitecture, type ExpertModel } from '../src/expert/model.js';
+import { architectureOf, createExpertModel, disposeModel, type ExpertModel } from '../src/expert/model.js';
 import { createAdamWState, disposeAdamWState, type AdamWState } from '../src/expert/optimizer.js';
 import { trainExpert, type TrainProgress } from '../src/expert/train.js';
 import type { Logger } from '../src/logger.js';
-import { createModelStore, expertName, SEED, type ModelStore, type ModelVersion } from '../state/models.js';
+import { createModelStore, expertName, SEED, type JobFacts, type ModelStore, type ModelVersion } from '../state/models.js';
 import { sampleBatches } from '../state/sampler.js';
 import { openCore, type Core } from '../app/core.js';
 
@@ -44,18 +44,6 @@ export interface TrainJobResult {
   stopped: boolean;
 }
 
-interface JobFacts {
-  name: string;
-  totalSteps: number;
-  batch: number;
-  architecture: ExpertArchitecture;
-  seedVersion?: number;
-  warmStartedFrom?: string;
-  records: number;
-  shardSeq?: number;
-  epoch: number;
-  startedAt: number;
-}
 
 export async function runTrainingJob(options: TrainJobOptions): Promise<TrainJobResult> {
   const core = options.core ?? (await openCore(options.config, options.logger));
@@ -208,7 +196,7 @@ async function loadCheckpoint(models: ModelStore, name: string, fresh: JobFacts,
   const checkpoint = await models.readCheckpoint(name);
   if (!checkpoint) return undefined;
   const { dir } = checkpoint;
-  const facts = JSON.parse(checkpoint.job) as JobFacts;
+  const { facts } = checkpoint;
   const same = facts.totalSteps === fresh.totalSteps && facts.batch === fresh.batch && JSON.stringify(facts.architecture) === JSON.stringify(fresh.architecture);
   if (!same) {
     logger.warn({ name, checkpoint: dir }, 'discarding a checkpoint of a job with other settings');
