@@ -1,6 +1,7 @@
 /** The router role: validate, embed and route pairs into `routed` (streams/router.ts), in threads or inline. */
-import { withEmbeddingCache } from '../../src/embed/cache.js';
+import { withEmbeddingCache, type CacheLookups } from '../../src/embed/cache.js';
 import { partitionCount } from '../../streams/kafka.js';
+import type { StageOptions } from '../../streams/stage.js';
 import { startRouterThreads } from '../router-threads.js';
 import type { RoleDefinition } from './role.js';
 import { startRouterRole } from './stages.js';
@@ -15,8 +16,8 @@ export const router: RoleDefinition = {
   ],
   outcomes: ['routed', 'unrouted', 'deadLettered'],
   async start({ config, logger, kafka, producer, admin, routing, core, telemetry }) {
-    const onChunk = (info: Parameters<NonNullable<Parameters<typeof startRouterRole>[0]['onChunk']>>[0]) => telemetry.emit({ type: 'chunk', ...info });
-    const onCacheLookups = ({ hits, misses }: { hits: number; misses: number }) => telemetry.emit({ type: 'cache', hits, misses });
+    const onChunk: StageOptions['onChunk'] = (info) => telemetry.emit({ type: 'chunk', ...info });
+    const onCacheLookups = ({ hits, misses }: CacheLookups) => telemetry.emit({ type: 'cache', hits, misses });
     if (config.pipeline.routerThreads > 0) return startRouterThreads({ config, logger, count: config.pipeline.routerThreads, onChunk, onCacheLookups });
     return startRouterRole({
       config,

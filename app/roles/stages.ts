@@ -1,6 +1,6 @@
 /**
  * The two stages as roles, each wired from the pieces a process (or a router worker thread) holds.
- * Shared by app/run.ts and app/router-worker.ts so both run the very same topology.
+ * Used by the role files (router.ts, sharder.ts) and by app/router-worker.ts, so a thread runs the very same topology.
  */
 import type { Kafka, Producer } from 'kafkajs';
 import type { RoutingSource } from '../../src/cluster/routing.js';
