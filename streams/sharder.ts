@@ -17,10 +17,14 @@ import { deadLetter, type InputMessage } from './messages.js';
 import type { ShardWriter } from './ports.js';
 import type { ChunkOutcome, Topology } from './stage.js';
 
+/** A decoded record with the bytes it arrived as (stored as they are unless re-routed here) and its message. */
+export interface DecodedRecord extends EncodedRecord {
+  message: InputMessage;
+}
+
 export interface DecodedChunk {
   messages: InputMessage[];
-  /** Decoded records with the bytes they arrived as (stored as they are unless re-routed here). */
-  records: EncodedRecord[];
+  records: DecodedRecord[];
   undecodable: { message: InputMessage; detail: string }[];
 }
 
@@ -29,7 +33,7 @@ export function decodeRoutedChunk(): OperatorFunction<InputMessage[], DecodedChu
     const chunk: DecodedChunk = { messages, records: [], undecodable: [] };
     for (const message of messages) {
       const decoded = decodeRouted(message.value);
-      if (decoded.ok) chunk.records.push({ record: decoded.record, bytes: message.value! });
+      if (decoded.ok) chunk.records.push({ record: decoded.record, bytes: message.value!, message });
       else chunk.undecodable.push({ message, detail: decoded.detail });
     }
     return chunk;
@@ -38,14 +42,26 @@ export function decodeRoutedChunk(): OperatorFunction<InputMessage[], DecodedChu
 
 /**
  * Pairs routed before the first centroid epoch arrive unrouted; if an epoch exists by now they are
- * routed here, so nothing waits for the controller's catch-up pass that it does not have to.
+ * routed here, so nothing waits for the controller's catch-up pass that it does not have to. One whose
+ * embedding is not of the epoch's dimension (a router with another embedder published it) cannot be
+ * routed: it is dead-lettered with the reason instead of being read past its end or crashing the stage.
  */
 export function routeLate(routing: RoutingSource): OperatorFunction<DecodedChunk, DecodedChunk> {
-  return concatMap(async (chunk) => {
-    const pending = chunk.records.filter(({ record }) => record.route === null);
-    const current = pending.length ? routing.current() : undefined;
-    if (!current) return chunk;
+  return concatMap(async (input) => {
+    const current = input.records.some(({ record }) => record.route === null) ? routing.current() : undefined;
+    if (!current) return input;
     const dim = current.model.dim;
+    const misfit = (item: EncodedRecord) => item.record.route === null && item.record.embedding.length !== dim;
+    const chunk: DecodedChunk = {
+      ...input,
+      records: input.records.filter((item) => !misfit(item)),
+      undecodable: [
+        ...input.undecodable,
+        ...input.records.filter(misfit).map(({ message, record }) => ({ message, detail: `embedding of dimension ${record.embedding.length}; the current centroid epoch routes dimension ${dim}` })),
+      ],
+    };
+    const pending = chunk.records.filter(({ record }) => record.route === null);
+    if (pending.length === 0) return chunk;
     const flat = new Float32Array(pending.length * dim);
     pending.forEach(({ record }, i) => flat.set(record.embedding, i * dim));
     const routes = await current.route(flat);
@@ -53,7 +69,7 @@ export function routeLate(routing: RoutingSource): OperatorFunction<DecodedChunk
     const records = chunk.records.map((item) => {
       if (item.record.route !== null) return item;
       const record = { ...item.record, route: routes[next++]! };
-      return { record, bytes: encodeRouted(record) };
+      return { ...item, record, bytes: encodeRouted(record) };
     });
     return { ...chunk, records };
   });

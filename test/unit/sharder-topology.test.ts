@@ -127,6 +127,20 @@ describe('sharderTopology', () => {
     routing.dispose();
   });
 
+  test('an unrouted record whose embedding is not of the epoch\'s space is dead-lettered, not mis-routed or a crash', async () => {
+    // A router with another embedder published it before the first epoch: its vector cannot be routed here.
+    const { store, sink, run } = setup();
+    const foreign = { ...record(5, false), id: 'foreign', embedding: new Float32Array(48).fill(0.1) };
+    const shorter = { ...record(6, false), id: 'shorter', embedding: new Float32Array(8).fill(0.3) };
+    const chunk = chunkOf([encodeRouted(record(4, false)), encodeRouted(foreign), encodeRouted(shorter)], 70);
+    expect(await run(chunk)).toEqual({ messages: 3, nextOffset: 73, written: 1, duplicates: 0, deadLettered: 2 });
+    expect(store.stored.get('pair-4')!.record.route).toEqual(routes[4]);
+    const dead = sink.messagesTo(DLQ);
+    expect(dead.map((m) => m.value)).toEqual([chunk[1]!.value, chunk[2]!.value]);
+    expect(headerText(dead[0]!, DLQ_HEADERS.detail)).toBe('embedding of dimension 48; the current centroid epoch routes dimension 32');
+    expect(headerText(dead[1]!, DLQ_HEADERS.detail)).toBe('embedding of dimension 8; the current centroid epoch routes dimension 32');
+  });
+
   test('a redelivered chunk (after a crash between the append and the commit) yields duplicates, not writes', async () => {
     const { store, run } = setup();
     const chunk = chunkOf([0, 1, 2].map((i) => encodeRouted(record(i, true))), 10);
