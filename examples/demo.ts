@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { localKafkaStatus, startLocalKafka, stopLocalKafka } from '../deploy/kafka/local-kafka.js';
-import { snapshotsDirOf, type Config } from '../src/config.js';
+import { ConfigSchema, snapshotsDirOf, type Config } from '../src/config.js';
 import { STATIC_SUBDIR } from '../src/embed/embedder.js';
 import { ConfigError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
@@ -46,7 +46,7 @@ export async function runDemo({ config, logger, before, after, once, out = (l) =
   const wasRunning = (await localKafkaStatus(broker)).running;
   say(wasRunning ? 'local Kafka already running' : 'starting a local Kafka broker (the first start fetches its jars with Maven)...');
   const { bootstrap } = await startLocalKafka(broker);
-  const demoConfig: Config = { ...config, kafka: { ...config.kafka, brokers: [bootstrap] } };
+  const demoConfig: Config = { ...config, kafka: { ...config.kafka, brokers: [bootstrap] }, ...freshTopics(config, started) };
 
   const app = await startApp({ config: demoConfig, logger });
   say(`modestream running on ${app.backend.name}; status page: ${app.httpUrl}/status  (metrics: ${app.httpUrl}/metrics, snapshots: ${app.httpUrl}/snapshots)`);
@@ -67,7 +67,7 @@ export async function runDemo({ config, logger, before, after, once, out = (l) =
     const laterLabels = LATER.flatMap((f) => labelsOfFamily(f));
 
     await feed(demoConfig, `${FIRST.join(',')}:${before}`, 1);
-    say(`fed ${before} pairs of ${FIRST.join(', ')} (labels ${firstLabels.join(',')}) to ${config.topics.pairs}; waiting for bootstrap, seed and experts...`);
+    say(`fed ${before} pairs of ${FIRST.join(', ')} (labels ${firstLabels.join(',')}) to ${demoConfig.topics.pairs}; waiting for bootstrap, seed and experts...`);
     const v1 = await settled(app, () => app.models.names().length > 1);
     await evaluate(demoConfig, v1, test, firstLabels, laterLabels, say);
 
@@ -162,4 +162,24 @@ async function evaluate(config: Config, version: number, test: TestSet, first: n
   } finally {
     snapshot.dispose();
   }
+}
+
+/**
+ * Topics and groups of this run alone, where the config leaves the defaults: the local broker keeps its
+ * data between demos, and a fresh state dir reading the default topics would consume an earlier run's
+ * pairs too (duplicates, odd counts, a story that does not add up). Names the config sets are kept.
+ */
+function freshTopics(config: Config, started: number): Pick<Config, 'topics' | 'groups'> {
+  const defaults = ConfigSchema.parse({});
+  const run = `demo-${started.toString(36)}`;
+  const fresh = (name: string, fallback: string) => (name === fallback ? fallback.replace(/^modestream\./, `modestream.${run}.`) : name);
+  return {
+    topics: {
+      ...config.topics,
+      pairs: fresh(config.topics.pairs, defaults.topics.pairs),
+      dlq: fresh(config.topics.dlq, defaults.topics.dlq),
+      routed: fresh(config.topics.routed, defaults.topics.routed),
+    },
+    groups: { router: fresh(config.groups.router, defaults.groups.router), sharder: fresh(config.groups.sharder, defaults.groups.sharder) },
+  };
 }
