@@ -28,15 +28,26 @@ export function createMetrics(sources: ScrapeSources = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  // The expert gauges are filled by expertPending's collect (below), so they are declared first.
-  const expertOldestPendingAge = new Gauge({
-    name: 'modestream_expert_oldest_pending_age_seconds',
-    help: 'Age (event time) of the oldest record the expert has not been trained on; 0 when none',
-    labelNames: ['expert'] as const,
-    registers,
-  });
-  const expertVersion = new Gauge({ name: 'modestream_expert_version', help: 'Newest trained version of the expert (0: never trained)', labelNames: ['expert'] as const, registers });
-  const expertLastTrained = new Gauge({ name: 'modestream_expert_last_trained_timestamp_seconds', help: 'When the expert\'s newest version was published', labelNames: ['expert'] as const, registers });
+  // One freshness pass per scrape serves the four expert gauges (each collects in turn).
+  let experts: { at: number; rows: ReturnType<NonNullable<ScrapeSources['experts']>> } | undefined;
+  const expertRows = () => {
+    const now = Date.now();
+    if (!experts || now - experts.at > 1000) experts = { at: now, rows: sources.experts?.() ?? [] };
+    return experts.rows;
+  };
+  const expertGauge = (name: string, help: string, value: (e: ReturnType<typeof expertRows>[number]) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['expert'] as const,
+      registers,
+      collect() {
+        for (const e of expertRows()) {
+          const v = value(e);
+          if (v !== undefined) this.set({ expert: String(e.expert) }, v);
+        }
+      },
+    });
   return {
     registry,
     records: new Counter({
@@ -72,25 +83,14 @@ export function createMetrics(sources: ScrapeSources = {}) {
         if (sources.centroidEpoch) this.set(sources.centroidEpoch());
       },
     }),
-    expertPending: new Gauge({
-      name: 'modestream_expert_pending_records',
-      help: 'Records stored since the expert\'s newest version started training',
-      labelNames: ['expert'] as const,
-      registers,
-      // Collected here for all four expert gauges: one freshness pass per scrape.
-      collect() {
-        for (const e of sources.experts?.() ?? []) {
-          const label = { expert: String(e.expert) };
-          this.set(label, e.pending);
-          expertOldestPendingAge.set(label, e.oldestPendingAgeSeconds ?? 0);
-          expertVersion.set(label, e.version ?? 0);
-          if (e.lastTrainedAt) expertLastTrained.set(label, e.lastTrainedAt / 1000);
-        }
-      },
-    }),
-    expertOldestPendingAge,
-    expertVersion,
-    expertLastTrained,
+    expertPending: expertGauge('modestream_expert_pending_records', 'Records stored since the expert\'s newest version started training', (e) => e.pending),
+    expertOldestPendingAge: expertGauge(
+      'modestream_expert_oldest_pending_age_seconds',
+      'Age (event time) of the oldest record the expert has not been trained on; 0 when none',
+      (e) => e.oldestPendingAgeSeconds ?? 0,
+    ),
+    expertVersion: expertGauge('modestream_expert_version', 'Newest trained version of the expert (0: never trained)', (e) => e.version ?? 0),
+    expertLastTrained: expertGauge('modestream_expert_last_trained_timestamp_seconds', 'When the expert\'s newest version was published', (e) => (e.lastTrainedAt ? e.lastTrainedAt / 1000 : undefined)),
     trainingDuration: new Histogram({
       name: 'modestream_training_duration_seconds',
       help: 'Wall time of training jobs',
