@@ -1,6 +1,7 @@
 /**
  * What Kubernetes and Prometheus see of a running instance. The probes: /healthz (liveness) fails while a
- * stage's consumer is dead, /readyz (readiness) until every stage runs. The scrape: lag and the centroid
+ * stage's consumer is dead (also with a real consumer the broker refuses for good), /readyz (readiness)
+ * until every stage runs. The scrape: lag and the centroid
  * epoch are read when /metrics is scraped, so they move without anyone reading /status.json (a real
  * `modestream run` against the local broker, holding no stage, so the lag is exactly what was produced).
  */
@@ -39,6 +40,27 @@ describe('liveness and readiness', () => {
       await server.close();
     }
   });
+});
+
+describe('a real consumer that dies', () => {
+  // The broker refuses a session timeout above its group.max.session.timeout.ms (30 min) with a
+  // non-retriable error: the sharder's consumer cannot join, kafkajs gives it up, and the probes must say so.
+  const deployment = testDeployment(brokers, { MODESTREAM_ROLES: 'sharder,http', MODESTREAM_KAFKA__SESSION_TIMEOUT_MS: '1900000' });
+  let processor: Processor | undefined;
+  afterAll(() => stopProcessor(processor));
+
+  test('/healthz answers 503 naming the dead sharder and the broker\'s reason; /readyz too', async () => {
+    processor = await startProcessor(deployment);
+    const url = /"status":"(http:\/\/[^"]+)\/status\.json"/.exec(processor.output())?.[1];
+    expect(url, 'the processor logs its HTTP address').toBeDefined();
+    const live = await waitFor('liveness to fail', async () => {
+      const res = await fetch(`${url}/healthz`);
+      return res.status === 503 ? ((await res.json()) as { ok: boolean; stages: { stage: string; state: string; error?: string }[] }) : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 500 });
+    expect(live.ok).toBe(false);
+    expect(live.stages).toEqual([expect.objectContaining({ stage: 'sharder', state: 'dead', error: expect.stringMatching(/session timeout/i) })]);
+    expect((await fetch(`${url}/readyz`)).status).toBe(503);
+  }, 120_000);
 });
 
 describe('metrics read at scrape time', () => {
