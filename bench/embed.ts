@@ -114,7 +114,7 @@ async function main(): Promise<void> {
               stateDir: join(stateRoot, tag),
               modelsDir,
               embedder: settingsOf(kind),
-              topics: { pairs: `bench-${tag}.pairs`, dlq: `bench-${tag}.dlq`, routed: `bench-${tag}.routed.${phase}`, control: `bench-${tag}.control` },
+              topics: { pairs: `bench-${tag}.pairs`, dlq: `bench-${tag}.dlq`, routed: `bench-${tag}.routed.${phase}` },
               groups: { router: `bench-${tag}.router.${phase}`, sharder: `bench-${tag}.sharder.${phase}` },
               clustering: { fine: 256, experts: 4, sample: 5000 },
               pipeline: { chunkSize: CHUNK, routerThreads: threads, embedCache: 0 },

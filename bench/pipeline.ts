@@ -63,7 +63,7 @@ async function main(): Promise<void> {
         values: {
           kafka: { brokers },
           stateDir: join(stateRoot, 'state'),
-          topics: { pairs: `bench-${tag}.pairs`, dlq: `bench-${tag}.dlq`, routed: `bench-${tag}.routed.${phase}`, control: `bench-${tag}.control` },
+          topics: { pairs: `bench-${tag}.pairs`, dlq: `bench-${tag}.dlq`, routed: `bench-${tag}.routed.${phase}` },
           groups: { router: `bench-${tag}.router.${phase}`, sharder: `bench-${tag}.sharder.${phase}` },
           clustering: { fine: Number(args.fine), experts: Number(args.experts), sample: 20_000 },
           pipeline: { chunkSize: Number(args.chunk) },
