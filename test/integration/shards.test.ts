@@ -3,15 +3,14 @@
  * the reservoir, moving unrouted records, the audit, and two processes appending the same ids at once.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { RoutedRecord } from '../../src/contract/routed.js';
 import { encodeRouted } from '../../src/contract/routed.js';
-import { openStateEnv, type StateEnv } from '../../state/env.js';
 import { createShardStore, type EncodedRecord } from '../../state/shards.js';
 import { ROOT } from '../support/processor.js';
+import { freshStateEnvs } from '../support/state-env.js';
 
 function routed(id: string, expert: number | null, dim = 4): RoutedRecord {
   const embedding = new Float32Array(dim).map((_, i) => (i === id.length % dim ? 1 : 0));
@@ -32,20 +31,7 @@ function record(id: string, expert: number | null): EncodedRecord {
   return { record: r, bytes: encodeRouted(r) };
 }
 
-const dirs: string[] = [];
-const envs: StateEnv[] = [];
-function freshEnv(): StateEnv {
-  const dir = mkdtempSync(join(tmpdir(), 'modestream-shards-'));
-  dirs.push(dir);
-  const env = openStateEnv({ dir });
-  envs.push(env);
-  return env;
-}
-
-afterEach(async () => {
-  for (const env of envs.splice(0)) await env.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const freshEnv = freshStateEnvs('modestream-shards-');
 
 describe('shard store', () => {
   test('appends once per pair id, within a chunk and across chunks, and reads back what it stored', async () => {

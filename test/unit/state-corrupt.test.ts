@@ -3,31 +3,15 @@
  * LMDB environment (temp dir, in-process) is a StateError that names the key, not a wrong type that
  * crashes somewhere else; and a corrupt counter aborts the whole append, offset included.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { encodeRouted, type RoutedRecord } from '../../src/contract/routed.js';
 import { StateError } from '../../src/errors.js';
-import { openStateEnv, type StateEnv } from '../../state/env.js';
 import { createEventLog } from '../../state/events.js';
 import { createModelStore } from '../../state/models.js';
 import { createShardStore, type EncodedRecord } from '../../state/shards.js';
+import { freshStateEnvs } from '../support/state-env.js';
 
-const dirs: string[] = [];
-const envs: StateEnv[] = [];
-function freshEnv(): StateEnv {
-  const dir = mkdtempSync(join(tmpdir(), 'modestream-corrupt-'));
-  dirs.push(dir);
-  const env = openStateEnv({ dir });
-  envs.push(env);
-  return env;
-}
-
-afterEach(async () => {
-  for (const env of envs.splice(0)) await env.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const freshEnv = freshStateEnvs('modestream-corrupt-');
 
 function record(id: string, expert: number): EncodedRecord {
   const r: RoutedRecord = {
