@@ -63,8 +63,8 @@ async function main(): Promise<void> {
         values: {
           kafka: { brokers },
           stateDir: join(stateRoot, 'state'),
-          topics: { pairs: `bench-${tag}.pairs`, dlq: `bench-${tag}.dlq`, routed: `bench-${tag}.routed.${phase}` },
-          groups: { router: `bench-${tag}.router.${phase}`, sharder: `bench-${tag}.sharder.${phase}` },
+          topics: { pairs: `bench-${tag}.pairs`, dlq: `bench-${tag}.dlq`, routed: `bench-${tag}.routed.${phase}`, control: `bench-${tag}.control.${phase}`, leader: `bench-${tag}.leader.${phase}`, nodes: `bench-${tag}.nodes.${phase}`, models: `bench-${tag}.models.${phase}` },
+          groups: { router: `bench-${tag}.router.${phase}`, sharder: `bench-${tag}.sharder.${phase}`, controller: `bench-${tag}.controller.${phase}` },
           clustering: { fine: Number(args.fine), experts: Number(args.experts), sample: 20_000 },
           pipeline: { chunkSize: Number(args.chunk) },
           backend: 'wasm',

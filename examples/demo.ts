@@ -173,13 +173,8 @@ function freshTopics(config: Config, started: number): Pick<Config, 'topics' | '
   const defaults = ConfigSchema.parse({});
   const run = `demo-${started.toString(36)}`;
   const fresh = (name: string, fallback: string) => (name === fallback ? fallback.replace(/^modestream\./, `modestream.${run}.`) : name);
-  return {
-    topics: {
-      ...config.topics,
-      pairs: fresh(config.topics.pairs, defaults.topics.pairs),
-      dlq: fresh(config.topics.dlq, defaults.topics.dlq),
-      routed: fresh(config.topics.routed, defaults.topics.routed),
-    },
-    groups: { router: fresh(config.groups.router, defaults.groups.router), sharder: fresh(config.groups.sharder, defaults.groups.sharder) },
-  };
+  // Every topic and group, the control topic's epochs included: a fresh state dir must not meet an old run's epochs.
+  const renamed = <T extends Record<string, unknown>>(values: T, fallbacks: T): T =>
+    Object.fromEntries(Object.entries(values).map(([key, value]) => [key, typeof value === 'string' ? fresh(value, fallbacks[key] as string) : value])) as T;
+  return { topics: renamed(config.topics, defaults.topics), groups: renamed(config.groups, defaults.groups) };
 }

@@ -53,6 +53,14 @@ export const TopicsConfig = z
     pairs: topicName.default('modestream.pairs'),
     dlq: topicName.default('modestream.pairs.dlq'),
     routed: topicName.default('modestream.routed'),
+    /** Compacted, one partition: routing epochs (chunked) and controller claims, in one total order. */
+    control: topicName.default('modestream.control'),
+    /** One partition, never written: the controller group's member holding partition 0 leads. */
+    leader: topicName.default('modestream.leader'),
+    /** Compacted, keyed by node id: each node's heartbeat (roles, partitions, restore progress). */
+    nodes: topicName.default('modestream.nodes'),
+    /** Compacted, keyed by model version: trained expert and seed weights, for any node to assemble snapshots. */
+    models: topicName.default('modestream.models'),
     pairsPartitions: z.number().int().min(1).default(4),
     routedPartitions: z.number().int().min(1).default(4),
     replicationFactor: z.number().int().min(1).default(1),
@@ -65,6 +73,8 @@ export const GroupsConfig = z
   .object({
     router: z.string().min(1).default('modestream.router'),
     sharder: z.string().min(1).default('modestream.sharder'),
+    /** Leader election of the controller role (ARCHITECTURE.md section 4). */
+    controller: z.string().min(1).default('modestream.controller'),
   })
   .strict();
 
@@ -348,6 +358,16 @@ export const PipelineConfig = z
   })
   .strict();
 
+/** This process's place in a cluster of modestream nodes. */
+export const NodeConfig = z
+  .object({
+    /** Stable across restarts; default <hostname>-<hash of the state dir> (app/node-id.ts). */
+    id: z.string().regex(/^[a-zA-Z0-9._-]{1,64}$/, { message: 'expected 1-64 letters, digits, ".", "_" or "-"' }).optional(),
+    /** How often the node heartbeats on the nodes topic; a node silent for 3 intervals is reported dead. */
+    heartbeatMs: z.number().int().min(100).default(2000),
+  })
+  .strict();
+
 export const Role = z.enum(['router', 'sharder', 'controller', 'trainer', 'http']);
 
 export const ConfigSchema = z
@@ -371,6 +391,7 @@ export const ConfigSchema = z
     snapshots: SnapshotsConfig.prefault({}),
     controller: ControllerConfig.prefault({}),
     pipeline: PipelineConfig.prefault({}),
+    node: NodeConfig.prefault({}),
     roles: list(Role).pipe(z.array(Role).min(1)).default(['router', 'sharder', 'controller', 'trainer', 'http']),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })

@@ -15,8 +15,8 @@ export const CLI = join(ROOT, 'bin', 'modestream.js');
 export interface TestDeployment {
   brokers: string;
   stateDir: string;
-  topics: { pairs: string; dlq: string; routed: string };
-  groups: { router: string; sharder: string };
+  topics: { pairs: string; dlq: string; routed: string; control: string; leader: string; nodes: string; models: string };
+  groups: { router: string; sharder: string; controller: string };
   /** MODESTREAM_* variables that point a process at this deployment. */
   env: Record<string, string>;
 }
@@ -24,8 +24,8 @@ export interface TestDeployment {
 /** Fresh topics, groups and state dir, so test files never see each other's data. */
 export function testDeployment(brokers: string, overrides: Record<string, string> = {}): TestDeployment {
   const tag = randomUUID().slice(0, 8);
-  const topics = { pairs: `t${tag}.pairs`, dlq: `t${tag}.pairs.dlq`, routed: `t${tag}.routed` };
-  const groups = { router: `t${tag}.router`, sharder: `t${tag}.sharder` };
+  const topics = { pairs: `t${tag}.pairs`, dlq: `t${tag}.pairs.dlq`, routed: `t${tag}.routed`, control: `t${tag}.control`, leader: `t${tag}.leader`, nodes: `t${tag}.nodes`, models: `t${tag}.models` };
+  const groups = { router: `t${tag}.router`, sharder: `t${tag}.sharder`, controller: `t${tag}.controller` };
   const stateDir = mkdtempSync(join(tmpdir(), `modestream-state-${tag}-`));
   const env: Record<string, string> = {
     MODESTREAM_KAFKA__BROKERS: brokers,
@@ -33,8 +33,13 @@ export function testDeployment(brokers: string, overrides: Record<string, string
     MODESTREAM_TOPICS__PAIRS: topics.pairs,
     MODESTREAM_TOPICS__DLQ: topics.dlq,
     MODESTREAM_TOPICS__ROUTED: topics.routed,
+    MODESTREAM_TOPICS__CONTROL: topics.control,
+    MODESTREAM_TOPICS__LEADER: topics.leader,
+    MODESTREAM_TOPICS__NODES: topics.nodes,
+    MODESTREAM_TOPICS__MODELS: topics.models,
     MODESTREAM_GROUPS__ROUTER: groups.router,
     MODESTREAM_GROUPS__SHARDER: groups.sharder,
+    MODESTREAM_GROUPS__CONTROLLER: groups.controller,
     // Small and fast: a few hundred pairs bootstrap 16 fine clusters into 4 experts.
     MODESTREAM_CLUSTERING__SAMPLE: '500',
     MODESTREAM_CLUSTERING__FINE: '16',
