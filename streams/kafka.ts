@@ -93,9 +93,14 @@ export async function partitionCount(admin: Admin, topic: string): Promise<numbe
  * Creates the topics the roles declare (app/roles/registry.ts topicsOf) when missing; an existing topic
  * is left as it is. Nothing when `settings.create` is off (an admin owns the cluster's topics).
  */
-export async function ensureTopics({ admin, topics, settings, logger }: { admin: Admin; topics: readonly { topic: string; numPartitions: number }[]; settings: TopicSettings; logger: Logger }): Promise<void> {
+export async function ensureTopics({ admin, topics, settings, logger }: { admin: Admin; topics: readonly { topic: string; numPartitions: number; configs?: Readonly<Record<string, string>> }[]; settings: TopicSettings; logger: Logger }): Promise<void> {
   if (!settings.create) return;
-  const wanted: ITopicConfig[] = topics.map((t) => ({ ...t, replicationFactor: settings.replicationFactor }));
+  const wanted: ITopicConfig[] = topics.map(({ topic, numPartitions, configs = {} }) => ({
+    topic,
+    numPartitions,
+    replicationFactor: settings.replicationFactor,
+    configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
+  }));
   const existing = new Set(await admin.listTopics());
   const missing = wanted.filter((t) => !existing.has(t.topic));
   if (missing.length === 0) return;

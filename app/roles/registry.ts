@@ -22,8 +22,23 @@ export function roleNamed(name: RoleName): RoleDefinition {
 /** The topics every role reads or writes, once each. */
 export function topicsOf(config: Config): TopicSpec[] {
   const byName = new Map<string, TopicSpec>();
-  for (const spec of ROLES.flatMap((r) => r.topics?.(config) ?? [])) if (!byName.has(spec.topic)) byName.set(spec.topic, spec);
+  for (const spec of [...clusterTopics(config), ...ROLES.flatMap((r) => r.topics?.(config) ?? [])]) if (!byName.has(spec.topic)) byName.set(spec.topic, spec);
   return [...byName.values()];
+}
+
+/**
+ * Topics every node uses whatever its roles (ARCHITECTURE.md section 4): the cluster's own records.
+ * One partition each where order is the point (epochs and claims, the election); compacted where the
+ * newest value per key is the state (an epoch chunk, a node's heartbeat, a model version).
+ */
+export function clusterTopics(config: Config): TopicSpec[] {
+  const compacted = { 'cleanup.policy': 'compact' };
+  return [
+    { topic: config.topics.control, numPartitions: 1, configs: compacted },
+    { topic: config.topics.leader, numPartitions: 1 },
+    { topic: config.topics.nodes, numPartitions: 1, configs: compacted },
+    { topic: config.topics.models, numPartitions: 1, configs: { ...compacted, 'max.message.bytes': String(config.kafka.maxBytesPerPartition) } },
+  ];
 }
 
 /** The consuming roles' inputs: one lag row per partition of each (status page, `modestream_consumer_lag`). */

@@ -33,6 +33,8 @@ export type StageInput = RoleInput & { stage: RoleName };
 export interface TopicSpec {
   topic: string;
   numPartitions: number;
+  /** Topic-level configs at creation (cleanup.policy, retention.ms, ...); an existing topic is left as it is. */
+  configs?: Readonly<Record<string, string>>;
 }
 
 /** What a role gets to start with: the process's core, its Kafka clients, and the roles started before it. */
