@@ -24,6 +24,8 @@ import { createMetrics, subscribeMetrics, type Metrics } from './metrics.js';
 import { ROLES, roleInputs, topicsOf } from './roles/registry.js';
 import type { RoleName, RunningRole } from './roles/role.js';
 import { consumerPositions } from './status.js';
+import { startModelReplica } from './model-replica.js';
+import { createSnapshotAssembler } from './snapshot-assembler.js';
 import { createTelemetry } from './telemetry.js';
 import { expertFreshness, type RunningScheduler } from '../training/scheduler.js';
 
@@ -79,9 +81,14 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
   );
   const latencies = onLatencies && telemetry.on('appended').subscribe(({ records, durableAt }) => onLatencies(Float64Array.from(records, (r) => durableAt - r.ts)));
 
+  // Trained versions of the whole cluster; a node serving snapshots assembles one when a version arrives.
+  const assembler = config.roles.includes('http') ? createSnapshotAssembler({ config, core, logger, telemetry }) : undefined;
+  const modelReplica = await startModelReplica({ config, kafka, admin, producer, models: core.models, logger, onApplied: assembler?.applied });
+  await modelReplica.caughtUp();
+
   const routing = createRoutingSource({ centroids: core.centroids, embedder: core.embedder.fingerprint, logger });
   const running = new Map<RoleName, RunningRole>();
-  const context = { config, logger, core, kafka, admin, producer, routing, telemetry, metrics, events, snapshots, inputs, running };
+  const context = { config, logger, core, kafka, admin, producer, routing, modelReplica, telemetry, metrics, events, snapshots, inputs, running };
   for (const role of roles) running.set(role.name, await role.start(context));
 
   let stopping: Promise<void> | undefined;
@@ -100,6 +107,8 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         // Reverse start order: http and the trainer first, then the router (no new routed records),
         // then the sharder drains what it holds in flight.
         for (const role of [...roles].reverse()) await running.get(role.name)?.stop();
+        await modelReplica.stop();
+        await assembler?.stop();
         telemetry.close();
         await recorded;
         latencies?.unsubscribe();

@@ -200,7 +200,8 @@ export function createModelStore({ env }: { env: StateEnv }) {
       await env.root.transaction(() => {
         const current = entry(name) ?? { name, versions: [] };
         if (current.versions.some((v) => v.version === version.version)) throw new StateError(`${name} version ${version.version} is registered already`);
-        models.put(name, { name, versions: [...current.versions, version] });
+        // Sorted: versions trained elsewhere arrive over the models topic in any order (app/model-replica.ts).
+        models.put(name, { name, versions: [...current.versions, version].sort((a, b) => a.version - b.version) });
       });
       await env.root.flushed;
     },

@@ -51,6 +51,8 @@ export interface SchedulerDeps {
   logger: Logger;
   /** Job outcomes and events (retrain, snapshot, failure) for metrics and the event log. */
   telemetry: Telemetry;
+  /** A job registered a new version (the models topic carries it to the other nodes: app/model-replica.ts). */
+  onTrained?: (name: string, version: number) => Promise<void>;
   /** Starts the training child of job `name` with an IPC channel (tests inject failures); default: fork job-process.js. */
   spawnJob?: (name: string) => ChildProcess;
 }
@@ -142,6 +144,10 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
         delete failing[name];
         telemetry.emit({ type: 'training', name, outcome: 'done', seconds, samplesPerSecond: done.samplesPerSecond });
         record('retrain', `${name} v${done.version} trained in ${seconds.toFixed(0)} s (${reason})`);
+        void deps.onTrained?.(name, done.version).catch((err: unknown) => {
+          logger.error({ job: name, version: done.version, err: errorMessage(err) }, 'could not publish the model version to the cluster');
+          record('failure', `${name} v${done.version} not published to the models topic: ${errorMessage(err)}`);
+        });
         if (!stopping) void publish(`after training ${name}`);
         return;
       }

@@ -14,6 +14,7 @@ import type { SnapshotStore } from '../../state/snapshots.js';
 import type { StageHealth } from '../../streams/health.js';
 import type { OutcomeName } from '../../streams/stage.js';
 import type { Core } from '../core.js';
+import type { ModelReplica } from '../model-replica.js';
 import type { Metrics } from '../metrics.js';
 import type { Telemetry } from '../telemetry.js';
 
@@ -46,6 +47,8 @@ export interface RoleContext {
   admin: Admin;
   producer: Producer;
   routing: RoutingSource;
+  /** Every trained model version of the cluster, in this node's model store (app/model-replica.ts). */
+  modelReplica: ModelReplica;
   telemetry: Telemetry;
   metrics: Metrics;
   events: EventLog;

@@ -4,8 +4,8 @@ import { noConsumers, type RoleDefinition, type RunningRole } from './role.js';
 
 export const trainer: RoleDefinition<RunningScheduler & RunningRole> = {
   name: 'trainer',
-  start: async ({ config, core, logger, telemetry }) => ({
-    ...startTrainingScheduler({ config, core, logger: logger.child({ component: 'trainer' }), telemetry }),
+  start: async ({ config, core, logger, telemetry, modelReplica }) => ({
+    ...startTrainingScheduler({ config, core, logger: logger.child({ component: 'trainer' }), telemetry, onTrained: (name, version) => modelReplica.publish(name, version) }),
     health: noConsumers,
   }),
 };
