@@ -4,7 +4,6 @@
  * setting they carry is one the config schema accepts, and that their Kafka settings agree with each other.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { envLayer, resolveConfig } from '../../src/config.js';
 
