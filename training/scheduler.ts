@@ -51,6 +51,8 @@ export interface SchedulerDeps {
   logger: Logger;
   /** Job outcomes and events (retrain, snapshot, failure) for metrics and the event log. */
   telemetry: Telemetry;
+  /** Whether this node trains model `name` (training/placement.ts); default: every model. */
+  trains?: (name: string) => boolean;
   /** A job registered a new version (the models topic carries it to the other nodes: app/model-replica.ts). */
   onTrained?: (name: string, version: number) => Promise<void>;
   /** Starts the training child of job `name` with an IPC channel (tests inject failures); default: fork job-process.js. */
@@ -110,13 +112,14 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
   function plan(now: number): { queue: SchedulerView['queue']; experts: ExpertFreshnessView[] } {
     const experts = expertFreshness(core, config, now);
     const queue: SchedulerView['queue'] = [];
+    const trains = deps.trains ?? (() => true);
     if (!core.models.latest(SEED)) {
       const total = core.store.totalRecords() - core.store.unroutedCount();
-      if (total >= config.controller.seedMinRecords && core.centroids.latestEpoch() > 0) queue.push({ name: SEED, reason: `${total} records, no seed model yet`, priority: Infinity });
+      if (trains(SEED) && total >= config.controller.seedMinRecords && core.centroids.latestEpoch() > 0) queue.push({ name: SEED, reason: `${total} records, no seed model yet`, priority: Infinity });
       return { queue, experts };
     }
     for (const f of experts.filter((e) => e.due).sort((a, b) => b.priority - a.priority)) queue.push({ name: expertName(f.expert), reason: f.reason, priority: f.priority });
-    return { queue: queue.filter((q) => !running.has(q.name)), experts };
+    return { queue: queue.filter((q) => !running.has(q.name) && trains(q.name)), experts };
   }
 
   function start(name: string, reason: string): void {
