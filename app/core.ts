@@ -13,6 +13,7 @@ import { initBackend, type BackendInfo } from '../src/tensor/backend.js';
 import { createCentroidStore, type CentroidStore } from '../state/centroids.js';
 import { openStateEnv, type StateEnv } from '../state/env.js';
 import { createModelStore, type ModelStore } from '../state/models.js';
+import { createSeedSample, type SeedSample } from '../state/seed-sample.js';
 import { createShardStore, type ShardStore } from '../state/shards.js';
 
 /** Everything built from the config that both `run` and one-shot commands (bootstrap, status) need. */
@@ -21,6 +22,8 @@ export interface Core {
   store: ShardStore;
   centroids: CentroidStore;
   models: ModelStore;
+  /** The seed's cluster-wide training sample (filled on trainer nodes from the sample topic). */
+  seedSample: SeedSample;
   embedder: CaptionEmbedder;
   backend: BackendInfo;
   close(): Promise<void>;
@@ -37,12 +40,14 @@ export async function openCore(config: Config, logger: Logger): Promise<Core> {
     noveltyThreshold: config.controller.drift.enabled ? noveltyThresholds(() => centroids.latest(), config.controller.drift) : undefined,
   });
   const models = createModelStore({ env });
+  const seedSample = createSeedSample(env, { size: config.controller.seedSample.size, seed: config.clustering.seed });
   const embedder = await createEmbedder(config.embedder, { modelsDir: config.modelsDir });
   return {
     env,
     store,
     centroids,
     models,
+    seedSample,
     embedder,
     backend,
     async close() {

@@ -10,7 +10,7 @@ import type { Config } from '../src/config.js';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { ModelStore } from '../state/models.js';
-import { createModelAssembler, decodeChunk, encodeRelease, type ModelRelease } from '../streams/models-log.js';
+import { createModelAssembler, decodeChunk, encodeRelease, type ModelRelease } from './models-log.js';
 
 export interface ModelReplica {
   /** Sends a locally registered version to the cluster; resolves once every chunk is acknowledged by all in-sync replicas. */

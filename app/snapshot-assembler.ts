@@ -7,7 +7,7 @@ import { Subject, concatMap, debounceTime, type Subscription } from 'rxjs';
 import type { Config } from '../src/config.js';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
-import type { ModelRelease } from '../streams/models-log.js';
+import type { ModelRelease } from './models-log.js';
 import { publishSnapshot } from '../training/snapshot.js';
 import type { Core } from './core.js';
 import type { Telemetry } from './telemetry.js';

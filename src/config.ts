@@ -61,6 +61,8 @@ export const TopicsConfig = z
     nodes: topicName.default('modestream.nodes'),
     /** Compacted, keyed by model version: trained expert and seed weights, for any node to assemble snapshots. */
     models: topicName.default('modestream.models'),
+    /** A uniform sample of the routed records, from every router: the seed model's cluster-wide training data. */
+    sample: topicName.default('modestream.sample'),
     pairsPartitions: z.number().int().min(1).default(4),
     routedPartitions: z.number().int().min(1).default(4),
     replicationFactor: z.number().int().min(1).default(1),
@@ -252,6 +254,18 @@ export const ControllerConfig = z
       .prefault({}),
     /** The seed model is trained once the shards hold this many records. */
     seedMinRecords: z.number().int().min(1).default(2000),
+    /**
+     * The seed's training data in a cluster: routers send this share of the pairs (chosen by a hash of the
+     * id, so a redelivery makes the same choice) to the sample topic; each trainer node keeps a reservoir
+     * of `size` of them. The seed trains on it once it holds a batch; before that, on the local shards.
+     */
+    seedSample: z
+      .object({
+        rate: z.number().min(0).max(1).default(0.05),
+        size: z.number().int().min(0).default(20_000),
+      })
+      .strict()
+      .prefault({}),
     tickMs: z.number().int().min(50).default(2000),
     drift: z
       .object({

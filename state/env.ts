@@ -36,6 +36,10 @@ export interface StateEnv {
   readonly events: Database<unknown, Key>;
   /** pair id -> embedding of a pair far from every fine center (drift detection) */
   readonly novelty: Database<unknown, string>;
+  /** slot -> a routed record's bytes: the cluster-wide reservoir the seed trains on (state/seed-sample.ts) */
+  readonly sample: Database<Buffer, number>;
+  /** pair id -> its slot in `sample` (a redelivered pair is not sampled twice) */
+  readonly sampleIds: Database<number, string>;
   close(): Promise<void>;
 }
 
@@ -66,6 +70,8 @@ export function openStateEnv({ dir, readOnly = false }: OpenStateOptions): State
     jobs: db('jobs'),
     events: db('events'),
     novelty: db('novelty'),
+    sample: root.openDB<Buffer, number>({ name: 'sample', encoding: 'binary' }),
+    sampleIds: db('sampleIds'),
     close: () => root.close(),
   };
 }

@@ -79,9 +79,16 @@ export interface PublishOptions {
   dlqTopic: string;
   /** Partitions of the routed topic: expert e goes to partition e mod P (keyed by expert). */
   routedPartitions: number;
+  /** The seed's cluster-wide sample: this share of the records also goes to `topic` (absent or 0: none). */
+  sample?: { topic: string; rate: number };
 }
 
-export function publishRouted({ producer, routedTopic, dlqTopic, routedPartitions }: PublishOptions): OperatorFunction<RoutedChunk, ChunkOutcome> {
+/** Whether a pair is in the seed sample: a hash of its id, so a redelivered pair makes the same choice. */
+export function inSeedSample(id: string, rate: number): boolean {
+  return hashString(`seed-sample:${id}`) / 2 ** 32 < rate;
+}
+
+export function publishRouted({ producer, routedTopic, dlqTopic, routedPartitions, sample }: PublishOptions): OperatorFunction<RoutedChunk, ChunkOutcome> {
   return concatMap(async (chunk) => {
     const routed: Message[] = chunk.accepted.map(({ message, pair }, i) => {
       const record = toRoutedRecord(message, pair, chunk.embeddings.subarray(i * chunk.dim, (i + 1) * chunk.dim), chunk.routes[i] ?? null);
@@ -95,9 +102,11 @@ export function publishRouted({ producer, routedTopic, dlqTopic, routedPartition
       };
     });
     const dead = chunk.rejected.map(({ message, reason, detail }) => deadLetter(message, reason, detail));
+    const sampled: Message[] = sample?.rate ? chunk.accepted.flatMap(({ pair }, i) => (inSeedSample(pair.id, sample.rate) ? [{ key: pair.id, value: routed[i]!.value }] : [])) : [];
     const topicMessages = [
       { topic: routedTopic, messages: routed },
       { topic: dlqTopic, messages: dead },
+      ...(sample ? [{ topic: sample.topic, messages: sampled }] : []),
     ].filter((t) => t.messages.length > 0);
     if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
     const last = chunk.messages[chunk.messages.length - 1]!;

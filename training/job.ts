@@ -16,10 +16,15 @@ import { createAdamWState, disposeAdamWState, type AdamWState } from '../src/exp
 import { trainExpert, type TrainProgress } from '../src/expert/train.js';
 import type { Logger } from '../src/logger.js';
 import { createModelStore, expertName, SEED, type JobFacts, type ModelStore, type ModelVersion } from '../state/models.js';
-import { sampleBatches } from '../state/sampler.js';
+import { sampleBatches, type SamplerOptions } from '../state/sampler.js';
+import type { SeedSample } from '../state/seed-sample.js';
 import { openCore, type Core } from '../app/core.js';
 
-export type TrainTarget = { kind: 'seed' } | { kind: 'expert'; expert: number };
+/**
+ * `from: 'sample'`: the seed trains on the cluster-wide seed sample (a node that holds only some routed
+ * partitions); default: on the local shards, which on one machine hold the whole stream.
+ */
+export type TrainTarget = { kind: 'seed'; from?: 'sample' | 'shards' } | { kind: 'expert'; expert: number };
 
 export interface TrainJobOptions {
   config: Config;
@@ -45,6 +50,12 @@ export interface TrainJobResult {
 }
 
 
+/** The seed sample as the sampler's one shard (id 0): its slots, filled from 0, are the sequence numbers. */
+function sampleAsShard(sample: SeedSample): SamplerOptions['store'] {
+  const size = sample.size();
+  return { shardSize: () => ({ records: size, nextSeq: size }), get: (_shard, slot) => sample.get(slot) };
+}
+
 export async function runTrainingJob(options: TrainJobOptions): Promise<TrainJobResult> {
   const core = options.core ?? (await openCore(options.config, options.logger));
   try {
@@ -60,8 +71,11 @@ async function trainWith(core: Core, { config, logger, target, steps, batch, onP
   const name = target.kind === 'seed' ? SEED : expertName(target.expert);
   const architecture = architectureOf(config.experts, core.embedder.dim);
   const experts = core.store.expertStats().filter((s) => s.expert !== UNROUTED && s.records > 0).map((s) => s.expert);
-  const jobExperts = target.kind === 'seed' ? experts : [target.expert];
-  const records = jobExperts.reduce((sum, e) => sum + core.store.shardSize(e).records, 0);
+  // Until the sample holds a batch, the seed trains on what is here rather than waiting.
+  const fromSample = target.kind === 'seed' && target.from === 'sample' && core.seedSample.size() >= (batch ?? settings.batch);
+  const source = fromSample ? sampleAsShard(core.seedSample) : core.store;
+  const jobExperts = fromSample ? [0] : target.kind === 'seed' ? experts : [target.expert];
+  const records = jobExperts.reduce((sum, e) => sum + source.shardSize(e).records, 0);
   if (records === 0) throw new EnvironmentError(`${name}: no records to train on yet (${target.kind === 'seed' ? 'no expert shard has records' : `expert ${target.expert}'s shard is empty`})`);
 
   const fresh: JobFacts = {
@@ -133,7 +147,7 @@ async function trainWith(core: Core, { config, logger, target, steps, batch, onP
       settings,
       totalSteps: facts.totalSteps,
       batches: sampleBatches({
-        store: core.store,
+        store: source,
         experts: jobExperts,
         others: target.kind === 'expert' ? experts.filter((e) => e !== target.expert) : [],
         outOfClusterShare: target.kind === 'expert' ? settings.outOfClusterShare : 0,

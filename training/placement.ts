@@ -22,3 +22,8 @@ export function trainingPlacement({ owned, leads, routedPartitions }: PlacementS
     return owned ? owned().includes(expert % routedPartitions) : true;
   };
 }
+
+/** The seed trains on the cluster-wide sample where this node's shards hold only some of the partitions. */
+export function seedSource({ owned, routedPartitions }: PlacementSources): () => 'sample' | 'shards' {
+  return () => (owned && owned().length < routedPartitions ? 'sample' : 'shards');
+}

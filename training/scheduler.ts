@@ -53,6 +53,8 @@ export interface SchedulerDeps {
   telemetry: Telemetry;
   /** Whether this node trains model `name` (training/placement.ts); default: every model. */
   trains?: (name: string) => boolean;
+  /** Where the seed trains from: the seed sample on a node holding only some partitions (training/placement.ts). */
+  seedFrom?: () => 'sample' | 'shards';
   /** A job registered a new version (the models topic carries it to the other nodes: app/model-replica.ts). */
   onTrained?: (name: string, version: number) => Promise<void>;
   /** Starts the training child of job `name` with an IPC channel (tests inject failures); default: fork job-process.js. */
@@ -114,7 +116,9 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
     const queue: SchedulerView['queue'] = [];
     const trains = deps.trains ?? (() => true);
     if (!core.models.latest(SEED)) {
-      const total = core.store.totalRecords() - core.store.unroutedCount();
+      // In a cluster the local shards hold this node's partitions only; the sample tells the whole stream's size.
+      const rate = config.controller.seedSample.rate;
+      const total = Math.max(core.store.totalRecords() - core.store.unroutedCount(), rate > 0 ? Math.round(core.seedSample.seen() / rate) : 0);
       if (trains(SEED) && total >= config.controller.seedMinRecords && core.centroids.latestEpoch() > 0) queue.push({ name: SEED, reason: `${total} records, no seed model yet`, priority: Infinity });
       return { queue, experts };
     }
@@ -123,7 +127,7 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
   }
 
   function start(name: string, reason: string): void {
-    const target: JobRequest['target'] = name === SEED ? { kind: 'seed' } : { kind: 'expert', expert: Number(name.slice('expert-'.length)) };
+    const target: JobRequest['target'] = name === SEED ? { kind: 'seed', from: deps.seedFrom?.() ?? 'shards' } : { kind: 'expert', expert: Number(name.slice('expert-'.length)) };
     const started = Date.now();
     const child = spawnJob(name);
     running.set(name, child);

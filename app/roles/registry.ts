@@ -29,7 +29,8 @@ export function topicsOf(config: Config): TopicSpec[] {
 /**
  * Topics every node uses whatever its roles (ARCHITECTURE.md section 4): the cluster's own records.
  * One partition each where order is the point (epochs and claims, the election); compacted where the
- * newest value per key is the state (an epoch chunk, a node's heartbeat, a model version).
+ * newest value per key is the state (an epoch chunk, a node's heartbeat, a model version); the seed
+ * sample is an ordinary topic (every trainer node reads all of it).
  */
 export function clusterTopics(config: Config): TopicSpec[] {
   const compacted = { 'cleanup.policy': 'compact' };
@@ -38,6 +39,7 @@ export function clusterTopics(config: Config): TopicSpec[] {
     { topic: config.topics.leader, numPartitions: 1 },
     { topic: config.topics.nodes, numPartitions: 1, configs: compacted },
     { topic: config.topics.models, numPartitions: 1, configs: { ...compacted, 'max.message.bytes': String(config.kafka.maxBytesPerPartition) } },
+    { topic: config.topics.sample, numPartitions: 1 },
   ];
 }
 

@@ -38,6 +38,7 @@ export function startRouterRole({ config, logger, kafka, producer, routing, onCh
       routedTopic: config.topics.routed,
       dlqTopic: config.topics.dlq,
       routedPartitions,
+      sample: { topic: config.topics.sample, rate: config.controller.seedSample.rate },
     }),
     chunkSize: config.pipeline.chunkSize,
     logger: logger.child({ stage: 'router' }),

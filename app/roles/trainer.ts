@@ -1,21 +1,29 @@
 /** The trainer role: trains the seed and due experts as child jobs and publishes snapshots (training/scheduler.ts). */
 import { partitionCount } from '../../streams/kafka.js';
-import { trainingPlacement } from '../../training/placement.js';
+import { startSeedSampleFollower } from '../seed-sample-follower.js';
+import { seedSource, trainingPlacement } from '../../training/placement.js';
 import { startTrainingScheduler, type RunningScheduler } from '../../training/scheduler.js';
 import { noConsumers, type RoleDefinition, type RunningRole } from './role.js';
 
 export const trainer: RoleDefinition<RunningScheduler & RunningRole> = {
   name: 'trainer',
-  start: async ({ config, core, logger, telemetry, modelReplica, running, admin }) => {
+  start: async ({ config, core, logger, telemetry, modelReplica, running, admin, kafka }) => {
     const sharder = running.get('sharder');
     const controller = running.get('controller');
-    const trains = trainingPlacement({
+    const placement = {
       owned: sharder && 'owned' in sharder ? () => (sharder as { owned(): readonly number[] }).owned() : undefined,
       leads: controller && 'leadership' in controller ? () => (controller as { leadership(): { leader: boolean } }).leadership().leader : undefined,
       routedPartitions: await partitionCount(admin, config.topics.routed),
-    });
+    };
+    // Every trainer node keeps the sample: whichever node leads later trains the seed from it.
+    const sample = await startSeedSampleFollower({ config, kafka, sample: core.seedSample, logger });
+    const scheduler = startTrainingScheduler({ config, core, logger: logger.child({ component: 'trainer' }), telemetry, trains: trainingPlacement(placement), seedFrom: seedSource(placement), onTrained: (name, version) => modelReplica.publish(name, version) });
     return {
-      ...startTrainingScheduler({ config, core, logger: logger.child({ component: 'trainer' }), telemetry, trains, onTrained: (name, version) => modelReplica.publish(name, version) }),
+      ...scheduler,
+      async stop() {
+        await scheduler.stop();
+        await sample.stop();
+      },
       health: noConsumers,
     };
   },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createModelAssembler, decodeChunk, encodeRelease, type ModelRelease } from '../../streams/models-log.js';
+import { createModelAssembler, decodeChunk, encodeRelease, type ModelRelease } from '../../app/models-log.js';
 
 const release = (version: number, weightBytes: number, fill = version): ModelRelease => ({
   name: 'expert-2',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { trainingPlacement } from '../../training/placement.js';
+import { inSeedSample } from '../../streams/router.js';
+import { seedSource, trainingPlacement } from '../../training/placement.js';
 
 describe('training placement', () => {
   it('trains an expert only where its routed partition (expert mod P) is owned, and follows reassignments', () => {
@@ -21,5 +22,28 @@ describe('training placement', () => {
   it('without a sharder or a controller in this process, trains what it is asked (one state dir shared by role processes)', () => {
     const trains = trainingPlacement({ routedPartitions: 4 });
     expect(['seed', 'expert-0', 'expert-7'].every(trains)).toBe(true);
+  });
+});
+
+describe('seed source', () => {
+  it('uses the cluster-wide sample only where this node owns some but not all routed partitions', () => {
+    let owned = [0, 1, 2, 3];
+    const from = seedSource({ owned: () => owned, routedPartitions: 4 });
+    expect(from()).toBe('shards');
+    owned = [1, 3];
+    expect(from()).toBe('sample');
+    expect(seedSource({ routedPartitions: 4 })()).toBe('shards');
+  });
+});
+
+describe('seed sample membership', () => {
+  it('takes about `rate` of the ids, the same ids every time', () => {
+    const ids = Array.from({ length: 20_000 }, (_, i) => `pair-${i}`);
+    const taken = ids.filter((id) => inSeedSample(id, 0.05));
+    expect(taken.length / ids.length).toBeGreaterThan(0.04);
+    expect(taken.length / ids.length).toBeLessThan(0.06);
+    expect(ids.filter((id) => inSeedSample(id, 0.05))).toEqual(taken);
+    expect(ids.some((id) => inSeedSample(id, 0))).toBe(false);
+    expect(ids.every((id) => inSeedSample(id, 1))).toBe(true);
   });
 });
