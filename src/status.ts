@@ -108,7 +108,8 @@ export const StatusReport = z.object({
   kafkaError: z.string().optional(),
   /**
    * Every node that ever heartbeat on the nodes topic, by id (src/nodes.ts): live while its newest
-   * heartbeat is younger than 3 of its intervals, stopped after a clean stop, else dead.
+   * heartbeat is younger than 3 of its intervals, stopped after a clean stop, else dead. Defaults keep
+   * a report from a node older than the nodes topic valid.
    */
   nodes: z.array(
     z.object({
@@ -129,7 +130,7 @@ export const StatusReport = z.object({
       snapshotVersion: z.number().int().nullable(),
       version: z.string(),
     }),
-  ),
+  ).default([]),
   /** The cluster's view of the experts (null until the nodes topic could be read). */
   cluster: z
     .object({
@@ -149,7 +150,8 @@ export const StatusReport = z.object({
         }),
       ),
     })
-    .nullable(),
+    .nullable()
+    .default(null),
   /** Set when the nodes topic could not be read. */
   nodesError: z.string().optional(),
 });
