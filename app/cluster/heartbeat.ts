@@ -111,13 +111,16 @@ export function startHeartbeats({ sources, producer, topic, heartbeatMs, logger,
   return {
     async stop() {
       loop.unsubscribe();
-      await inFlight;
+      // After the send in flight, so the stopped one is the last in the log.
+      const final = inFlight
+        .then(() => send(true))
+        .then(
+          () => logger.info({ node: sources.node }, 'final heartbeat sent (stopped)'),
+          (err: unknown) => logger.warn({ err: errorMessage(err) }, 'final heartbeat not sent; the node will read as dead'),
+        );
       let timeout: NodeJS.Timeout | undefined;
-      const final = send(true).then(
-        () => logger.info({ node: sources.node }, 'final heartbeat sent (stopped)'),
-        (err: unknown) => logger.warn({ err: errorMessage(err) }, 'final heartbeat not sent; the node will read as dead'),
-      );
-      await Promise.race([final, new Promise<void>((resolve) => (timeout = setTimeout(() => (logger.warn('final heartbeat timed out'), resolve()), finalTimeoutMs)))]);
+      const late = new Promise<void>((resolve) => (timeout = setTimeout(() => (logger.warn({ ms: finalTimeoutMs }, 'final heartbeat timed out; the node will read as dead'), resolve()), finalTimeoutMs)));
+      await Promise.race([final, late]);
       clearTimeout(timeout);
     },
   };

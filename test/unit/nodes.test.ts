@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { applyRecord } from '../../app/cluster/directory.js';
-import { buildHeartbeat } from '../../app/cluster/heartbeat.js';
+import { buildHeartbeat, startHeartbeats } from '../../app/cluster/heartbeat.js';
 import { clusterStatus } from '../../app/cluster/report.js';
 import { bearerMatches, needsToken } from '../../app/http-auth.js';
 import { ConfigSchema } from '../../src/config.js';
@@ -50,6 +50,30 @@ describe('heartbeat schema', () => {
       { heartbeatMs: 500, stopped: true },
     );
     expect(full).toMatchObject({ leader: true, partitions: { routed: [1, 3] }, restores: [restore], httpUrl: 'http://h:1', snapshotVersion: 4, stopped: true });
+  });
+});
+
+describe('heartbeat loop', () => {
+  const sources = { config: { roles: ['http' as const] }, node: 'n1', startedAt: 1, running: new Map(), expertStats: () => [], centroidEpoch: () => 0, snapshotVersion: async () => undefined };
+
+  test('one at once and every interval, keyed by node id; stop sends a last one marked stopped', async () => {
+    const sent: { key: string; hb: NodeHeartbeat }[] = [];
+    const producer = { send: async ({ messages }: { messages: { key: string; value: string }[] }) => void sent.push(...messages.map((m) => ({ key: m.key, hb: NodeHeartbeat.parse(JSON.parse(m.value)) }))) };
+    const loop = startHeartbeats({ sources, producer: producer as never, topic: 'nodes', heartbeatMs: 100, logger: silent });
+    await new Promise((r) => setTimeout(r, 250));
+    await loop.stop();
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    expect(sent.every((m) => m.key === 'n1' && m.hb.heartbeatMs === 100)).toBe(true);
+    expect(sent.slice(0, -1).some((m) => m.hb.stopped)).toBe(false);
+    expect(sent.at(-1)!.hb.stopped).toBe(true);
+  });
+
+  test('a broker that never answers cannot hold the stop', async () => {
+    const loop = startHeartbeats({ sources, producer: { send: () => new Promise(() => {}) } as never, topic: 'nodes', heartbeatMs: 100, logger: silent, finalTimeoutMs: 200 });
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    await loop.stop();
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 });
 
