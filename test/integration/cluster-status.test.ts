@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, test } from 'vitest';
 import { StatusReport } from '../../src/status.js';
-import { readStatus, startProcessor, stopProcessor, testDeployment, type Processor } from '../support/processor.js';
+import { cli, readStatus, startProcessor, stopProcessor, testDeployment, type Processor } from '../support/processor.js';
 import { waitFor } from '../support/waits.js';
 
 const brokers = inject('brokers');
@@ -99,5 +99,9 @@ describe('cluster status', () => {
     expect(after.nodesError).toBeUndefined();
     expect(byId(after).get('node-a')?.state).toBe('stopped');
     expect(byId(after).get('node-b')?.state).toBe('dead');
+    const text = await cli(['status'], deployment.env);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^node-a\s+stopped\s/m);
+    expect(text.stdout).toMatch(/^node-b\s+dead\s/m);
   }, 300_000);
 });
