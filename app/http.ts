@@ -2,7 +2,8 @@
  * The HTTP face of a running instance: /healthz and /readyz for probes (streams/health.ts), /status.json for scripts and the status
  * page (/status, status-page.ts), /metrics for Prometheus, /snapshots for evaluators (snapshot-routes.ts).
  * Read-only and bounded: GET and HEAD only, no request bodies read, responses from memory, LMDB or
- * published files.
+ * published files. With `http.token` set, snapshots (and /metrics if asked) need the bearer token
+ * (http-auth.ts); the probes and the status page stay open.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +12,7 @@ import type { Logger } from '../src/logger.js';
 import type { StatusReport } from '../src/status.js';
 import type { SnapshotStore } from '../state/snapshots.js';
 import { probeHealth, type StageHealth } from '../streams/health.js';
+import { bearerMatches, needsToken, type HttpAuth } from './http-auth.js';
 import { handleSnapshotRequest } from './snapshot-routes.js';
 import { renderStatusPage } from './status-page.js';
 
@@ -24,6 +26,8 @@ export interface HttpServerOptions {
   /** The stages' consumers: /healthz (liveness) fails when one is dead, /readyz (readiness) unless all run. */
   health?: () => StageHealth[];
   snapshots?: SnapshotStore;
+  /** Bearer token for /snapshots (and /metrics with protectMetrics): app/http-auth.ts. */
+  auth?: HttpAuth;
 }
 
 export interface RunningHttpServer {
@@ -39,7 +43,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export async function startHttpServer({ host, port, logger, status, metrics, health = () => [], snapshots }: HttpServerOptions): Promise<RunningHttpServer> {
+export async function startHttpServer({ host, port, logger, status, metrics, health = () => [], snapshots, auth = {} }: HttpServerOptions): Promise<RunningHttpServer> {
   const probe = (which: 'live' | 'ready'): Handler => (_req, res) => {
     const stages = health();
     const ok = probeHealth(stages)[which];
@@ -78,6 +82,10 @@ export async function startHttpServer({ host, port, logger, status, metrics, hea
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: `${req.method} is not supported; this API is read-only` });
+    if (needsToken(path, auth) && !bearerMatches(req.headers.authorization, auth.token!)) {
+      res.setHeader('www-authenticate', `Bearer realm="modestream"${req.headers.authorization ? ', error="invalid_token"' : ''}`);
+      return sendJson(res, 401, { error: 'this path needs Authorization: Bearer <http.token>' });
+    }
     const handler = routes[path];
     if (handler) return handler(req, res);
     if (snapshots && (await handleSnapshotRequest(snapshots, req, res, path))) return;

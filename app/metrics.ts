@@ -22,6 +22,8 @@ export interface ScrapeSources {
   snapshotVersion?: () => Promise<number | undefined>;
   /** Each stage's lag per input partition; a failure (broker down) keeps the last values. */
   consumerLag?: () => Promise<readonly { stage: string; topic: string; partition: number; lag: number | null }[]>;
+  /** Nodes by state, from the nodes topic (src/nodes.ts). */
+  clusterNodes?: () => Readonly<Record<'live' | 'dead' | 'stopped', number>>;
 }
 
 export function createMetrics(sources: ScrapeSources = {}) {
@@ -123,6 +125,16 @@ export function createMetrics(sources: ScrapeSources = {}) {
       help: 'Router caption-embedding cache lookups by result (hit: the encoder was skipped)',
       labelNames: ['result'] as const,
       registers,
+    }),
+    clusterNodes: new Gauge({
+      name: 'modestream_cluster_nodes',
+      help: 'Nodes on the nodes topic by state: live (heartbeat within 3 intervals), dead (silent), stopped (stopped cleanly)',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        const counts = sources.clusterNodes?.();
+        if (counts) for (const state of ['live', 'dead', 'stopped'] as const) this.set({ state }, counts[state]);
+      },
     }),
     consumerLag: new Gauge({
       name: 'modestream_consumer_lag',

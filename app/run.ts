@@ -9,6 +9,7 @@
 import type { Logger } from '../src/logger.js';
 import type { BackendInfo } from '../src/tensor/backend.js';
 import { createRoutingSource } from '../src/cluster/routing.js';
+import { countStates, judgeNodes } from '../src/nodes.js';
 import { snapshotsDirOf, type Config } from '../src/config.js';
 import { errorMessage } from '../src/errors.js';
 import type { CentroidStore } from '../state/centroids.js';
@@ -23,6 +24,9 @@ import { openCore } from './core.js';
 import { createMetrics, subscribeMetrics, type Metrics } from './metrics.js';
 import { ROLES, roleInputs, topicsOf } from './roles/registry.js';
 import type { RoleName, RunningRole } from './roles/role.js';
+import { startHeartbeats } from './cluster/heartbeat.js';
+import { followNodes } from './cluster/directory.js';
+import { nodeIdOf } from './node-id.js';
 import { consumerPositions } from './status.js';
 import { startModelReplica } from './model-replica.js';
 import { createSnapshotAssembler } from './snapshot-assembler.js';
@@ -60,6 +64,11 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
   const inputs = roleInputs(config);
 
   const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep });
+  // The cluster as the nodes topic tells it (ARCHITECTURE.md section 4, "Cluster status"): read from
+  // the start on every node, for its status and `modestream_cluster_nodes`.
+  const node = nodeIdOf(config);
+  const startedAt = Date.now();
+  const nodes = await followNodes({ kafka, config, node, logger: logger.child({ component: 'nodes' }) });
   // Telemetry: the roles emit, metrics / event log / latency probe subscribe.
   const telemetry = createTelemetry();
   const metrics = createMetrics({
@@ -67,6 +76,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     consumerLag: () => consumerPositions({ inputs, store: core.store, admin }),
     experts: () => expertFreshness(core, config),
     snapshotVersion: () => snapshots.latest(),
+    clusterNodes: () => countStates(judgeNodes(nodes.heartbeats(), Date.now())),
   });
   const roles = ROLES.filter((r) => config.roles.includes(r.name));
   subscribeMetrics(metrics, telemetry, {
@@ -88,8 +98,25 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
 
   const routing = createRoutingSource({ centroids: core.centroids, embedder: core.embedder.fingerprint, logger });
   const running = new Map<RoleName, RunningRole>();
-  const context = { config, logger, core, kafka, admin, producer, routing, modelReplica, telemetry, metrics, events, snapshots, inputs, running };
+  const context = { config, logger, core, kafka, admin, producer, routing, modelReplica, telemetry, metrics, events, snapshots, inputs, running, nodes };
   for (const role of roles) running.set(role.name, await role.start(context));
+  // Every node heartbeats whatever its roles; started once the roles run, so the first one shows them.
+  const heartbeats = startHeartbeats({
+    sources: {
+      config,
+      node,
+      startedAt,
+      running,
+      httpUrl: () => (running.get('http') as { url?: string } | undefined)?.url,
+      expertStats: () => core.store.expertStats(),
+      centroidEpoch: () => core.centroids.latestEpoch(),
+      snapshotVersion: () => snapshots.latest(),
+    },
+    producer,
+    topic: config.topics.nodes,
+    heartbeatMs: config.node.heartbeatMs,
+    logger: logger.child({ component: 'heartbeat' }),
+  });
 
   let stopping: Promise<void> | undefined;
   return {
@@ -109,6 +136,9 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         for (const role of [...roles].reverse()) await running.get(role.name)?.stop();
         await modelReplica.stop();
         await assembler?.stop();
+        // Once the roles are down: the last heartbeat, marked stopped, says so truthfully.
+        await heartbeats.stop();
+        await nodes.stop();
         telemetry.close();
         await recorded;
         latencies?.unsubscribe();

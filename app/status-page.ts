@@ -1,7 +1,7 @@
 /**
  * The ops status page served at GET /status: one self-contained HTML document (inline CSS, and the
  * browser script of status-page/client.ts inlined as a module script; no framework, nothing fetched but
- * status.json) that polls the status report and renders expert freshness, training, partitions and events.
+ * status.json) that polls the status report and renders the nodes, expert freshness, training, partitions and events.
  *
  * Safety: the script builds the DOM with createElement/textContent only, so nothing from the report is
  * ever parsed as HTML. The CSP allows exactly that script and this style (by hash) and fetches to the
@@ -67,8 +67,8 @@ tbody tr:hover { background: var(--head); }
 .b-fresh, .b-done, .b-live, .b-snapshot { color: var(--ok); background: var(--ok-bg); }
 .b-stale, .b-queued, .b-split, .b-epoch { color: var(--warn); background: var(--warn-bg); }
 .b-training, .b-running, .b-retrain { color: var(--run); background: var(--run-bg); }
-.b-failed, .b-failure, .b-offline { color: var(--bad); background: var(--bad-bg); }
-.b-untrained { color: var(--idle); background: var(--idle-bg); }
+.b-failed, .b-failure, .b-offline, .b-dead { color: var(--bad); background: var(--bad-bg); }
+.b-untrained, .b-stopped { color: var(--idle); background: var(--idle-bg); }
 .b-spawn, .b-bootstrap { color: var(--info); background: var(--info-bg); }
 .lag-high { color: var(--bad); font-weight: 600; }
 .lag-some { color: var(--warn); }

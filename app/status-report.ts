@@ -1,6 +1,7 @@
 /**
  * The status report of `modestream status`, built without a running instance: opens the state directory
- * read-only (safe next to `modestream run`) and, unless told not to, asks the brokers for offsets.
+ * read-only (safe next to `modestream run`) and, unless told not to, asks the brokers for offsets and
+ * reads the nodes topic (every node's newest heartbeat).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { createSnapshotStore } from '../state/snapshots.js';
 import { createKafka } from '../streams/kafka.js';
 import { roleInputs } from './roles/registry.js';
 import { collectStatus } from './status.js';
+import { readNodes } from './cluster/directory.js';
 import { expertsOnly } from '../training/scheduler.js';
 
 export type ShardAudit = ReturnType<ShardStore['audit']>;
@@ -36,12 +38,15 @@ export async function readStatusReport(config: Config, logger: Logger, { kafka =
   const store = createShardStore({ env, reservoirSize: config.clustering.sample });
   const centroids = createCentroidStore({ env });
   const models = createModelStore({ env });
-  const admin = kafka ? createKafka({ settings: config.kafka, logger, retries: 1 }).admin() : undefined;
+  const client = kafka ? createKafka({ settings: config.kafka, logger, retries: 1 }) : undefined;
+  const admin = client?.admin();
   try {
     await admin?.connect().catch(() => undefined);
     const scheduler = expertsOnly({ store, centroids, models }, config);
     const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config) });
-    const report = await collectStatus({ config, store, centroids, models, admin, inputs: roleInputs(config), scheduler, events: createEventLog({ env }), snapshots });
+    // The cluster as the nodes topic tells it: with no node running here, the newest heartbeat of each.
+    const nodes = client && admin ? () => readNodes({ kafka: client, admin, config, logger }) : undefined;
+    const report = await collectStatus({ config, store, centroids, models, admin, inputs: roleInputs(config), scheduler, events: createEventLog({ env }), snapshots, nodes });
     return verify ? { report, audit: store.audit() } : { report };
   } finally {
     await admin?.disconnect().catch(() => undefined);

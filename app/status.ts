@@ -17,6 +17,8 @@ import type { ShardStore } from '../state/shards.js';
 import type { StageInput } from './roles/role.js';
 import { UNROUTED } from '../src/contract/routed.js';
 import { topicMessageCount } from '../streams/kafka.js';
+import type { NodeHeartbeat } from '../src/nodes.js';
+import { clusterStatus } from './cluster/report.js';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -35,9 +37,11 @@ export interface StatusSources {
   snapshots?: SnapshotStore;
   /** The consuming roles' inputs, for the lag rows (app/roles/registry.ts roleInputs). */
   inputs?: readonly StageInput[];
+  /** Every node's newest heartbeat (app/cluster/directory.ts): the report's `nodes` and `cluster`. */
+  nodes?: () => Promise<readonly NodeHeartbeat[]> | readonly NodeHeartbeat[];
 }
 
-export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots, inputs = [] }: StatusSources): Promise<StatusReport> {
+export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots, inputs = [], nodes }: StatusSources): Promise<StatusReport> {
   const freshness = new Map((scheduler?.experts ?? []).map((f) => [f.expert, f]));
   const queued = new Set(scheduler?.queue.map((q) => q.name));
   const running = new Set(scheduler?.running);
@@ -123,6 +127,8 @@ export async function collectStatus({ config, store, centroids, models, admin, b
       updatedAt: new Date(updatedAt).toISOString(),
       ...(error ? { error } : {}),
     })),
+    nodes: [],
+    cluster: null,
   };
   report.totalRecords = report.experts.reduce((sum, e) => sum + e.records, report.unrouted);
   if (backend) report.backend = backend.adapter ? { name: backend.name, adapter: backend.adapter } : { name: backend.name };
@@ -132,6 +138,13 @@ export async function collectStatus({ config, store, centroids, models, admin, b
       await addKafkaFigures(report, { config, store, admin, inputs });
     } catch (err) {
       report.kafkaError = errorMessage(err);
+    }
+  }
+  if (nodes) {
+    try {
+      Object.assign(report, clusterStatus({ heartbeats: await nodes(), now: Date.now(), routedPartitions: config.topics.routedPartitions, routedTopic: config.topics.routed, experts: report.experts }));
+    } catch (err) {
+      report.nodesError = errorMessage(err);
     }
   }
   return report;

@@ -7,6 +7,7 @@
  *   const { ensemble, manifest } = await loadSnapshot('http://127.0.0.1:8080');        // latest
  *   const { ensemble } = await loadSnapshot('http://127.0.0.1:8080/snapshots/12');      // a version
  *   const { ensemble } = await loadSnapshot('.modestream/state/snapshots');            // latest in a dir
+ *   await loadSnapshot('https://modestream.internal', { token: process.env.MODESTREAM_SNAPSHOT_TOKEN }); // http.token set
  *   const { predictions, weights } = await ensemble.classify(images, ['T-shirt', 'Trouser']);
  *
  * A tensor backend must be active (initBackend); the ensemble runs on it.
@@ -38,6 +39,8 @@ export interface LoadOptions {
   formula?: RoutingFormula;
   /** Largest file accepted from a server (default 512 MiB). */
   maxFileBytes?: number;
+  /** Bearer token for a server with `http.token` set (sent as `Authorization: Bearer <token>`). */
+  token?: string;
 }
 
 export interface LoadedSnapshot {
@@ -56,18 +59,19 @@ interface Source {
 const isUrl = (s: string) => /^https?:\/\//.test(s);
 const DEFAULT_MODELS_DIR = ConfigSchema.shape.modelsDir.parse(undefined);
 
-async function httpSource(url: string, maxBytes: number): Promise<Source> {
+async function httpSource(url: string, maxBytes: number, token: string | undefined): Promise<Source> {
   const base = url.replace(/\/+$/, '');
   // http://host:port -> latest; .../snapshots/latest or .../snapshots/<n> -> that version.
   const versionBase = /\/snapshots\/(latest|\d+)$/.test(base) ? base : `${base}/snapshots/latest`;
   const get = async (target: string): Promise<Uint8Array> => {
     let response: Response;
     try {
-      response = await fetch(target);
+      response = await fetch(target, token ? { headers: { authorization: `Bearer ${token}` } } : undefined);
     } catch (err) {
       throw new StateError(`cannot reach ${target}: ${(err as Error).message}`, { cause: err, retriable: true });
     }
     if (response.status === 404) throw new GoneError(`${target}: not found (HTTP 404)`);
+    if (response.status === 401) throw new StateError(`${target}: HTTP 401, ${token ? 'the token was refused' : 'the server wants a token (LoadOptions.token)'}`);
     if (!response.ok) throw new StateError(`${target}: HTTP ${response.status}`);
     const length = Number(response.headers.get('content-length') ?? 0);
     if (length > maxBytes) throw new StateError(`${target}: ${length} bytes is over the ${maxBytes}-byte limit`);
@@ -120,7 +124,7 @@ export async function loadSnapshot(urlOrDir: string, options: LoadOptions = {}):
 const pinned = (urlOrDir: string) => (isUrl(urlOrDir) ? /\/snapshots\/\d+\/?$/.test(urlOrDir) : existsSync(join(urlOrDir, MANIFEST_FILE)));
 
 async function loadOnce(urlOrDir: string, options: LoadOptions): Promise<LoadedSnapshot> {
-  const source = isUrl(urlOrDir) ? await httpSource(urlOrDir, options.maxFileBytes ?? 512 * 2 ** 20) : await dirSource(urlOrDir);
+  const source = isUrl(urlOrDir) ? await httpSource(urlOrDir, options.maxFileBytes ?? 512 * 2 ** 20, options.token) : await dirSource(urlOrDir);
   const manifest = parseManifest(Buffer.from(await source.read(MANIFEST_FILE)).toString(), source.where);
   const what = `snapshot v${manifest.version} (${source.where})`;
 

@@ -352,6 +352,13 @@ export const HttpConfig = z
     host: z.string().min(1).default('127.0.0.1'),
     /** 0 picks a free port (tests). */
     port: z.number().int().min(0).max(65535).default(8080),
+    /**
+     * Bearer token for /snapshots/* (and /metrics with protectMetrics); unset: open. A secret: set it by
+     * MODESTREAM_HTTP__TOKEN, never logged. A number-looking value is taken as its text.
+     */
+    token: z.preprocess((v) => (typeof v === 'number' ? String(v) : v), z.string().min(16, { message: 'expected at least 16 characters' })).optional(),
+    /** Also require the token on /metrics (then give Prometheus `authorization: {credentials: ...}`). */
+    protectMetrics: z.boolean().default(false),
   })
   .strict();
 
@@ -440,8 +447,8 @@ export interface ConfigLayer {
 }
 
 export const ENV_PREFIX = 'MODESTREAM_';
-/** MODESTREAM_* variables that are not configuration keys: the config file path, debugging, test knobs. */
-const NOT_CONFIG = /^(CONFIG|DEBUG|WEBGPU_ALLOW_SOFTWARE|TEST_[A-Z0-9_]*)$/;
+/** MODESTREAM_* variables that are not configuration keys: the config file path, debugging, the client's snapshot token, test knobs. */
+const NOT_CONFIG = /^(CONFIG|DEBUG|WEBGPU_ALLOW_SOFTWARE|SNAPSHOT_TOKEN|TEST_[A-Z0-9_]*)$/;
 
 /**
  * MODESTREAM_KAFKA__BROKERS=a:9092,b:9092 -> {kafka: {brokers: "a:9092,b:9092"}}.

@@ -3,6 +3,7 @@
  * the contract for scripts and tests that read it.
  */
 import { z } from 'zod';
+import { RestoreProgress } from './nodes.js';
 
 const Spread = z.object({ min: z.number(), max: z.number(), mean: z.number(), cv: z.number() });
 
@@ -105,6 +106,54 @@ export const StatusReport = z.object({
   ),
   /** Set when Kafka could not be reached: LMDB figures are still shown. */
   kafkaError: z.string().optional(),
+  /**
+   * Every node that ever heartbeat on the nodes topic, by id (src/nodes.ts): live while its newest
+   * heartbeat is younger than 3 of its intervals, stopped after a clean stop, else dead. Defaults keep
+   * a report from a node older than the nodes topic valid.
+   */
+  nodes: z.array(
+    z.object({
+      id: z.string(),
+      host: z.string(),
+      pid: z.number().int(),
+      roles: z.array(z.string()),
+      httpUrl: z.string().nullable(),
+      state: z.enum(['live', 'dead', 'stopped']),
+      startedAt: z.string(),
+      lastHeartbeatAt: z.string(),
+      /** Seconds since its newest heartbeat, against the reporting node's clock. */
+      heartbeatAgeSeconds: z.number(),
+      leader: z.boolean().nullable(),
+      partitions: z.object({ routed: z.array(z.number().int()) }),
+      restores: z.array(RestoreProgress),
+      centroidEpoch: z.number().int(),
+      snapshotVersion: z.number().int().nullable(),
+      version: z.string(),
+    }),
+  ).default([]),
+  /** The cluster's view of the experts (null until the nodes topic could be read). */
+  cluster: z
+    .object({
+      /** P: expert e lives on routed partition e mod P. */
+      routedPartitions: z.number().int(),
+      experts: z.array(
+        z.object({
+          id: z.number().int(),
+          partition: z.number().int(),
+          /** The live node whose sharder holds the partition; null while none does. */
+          owner: z.string().nullable(),
+          /** Summed over the live nodes' heartbeats. */
+          records: z.number().int(),
+          restore: RestoreProgress.nullable(),
+          /** This node's view of the expert's training (null when it knows nothing of the expert). */
+          freshness: z.object({ state: z.string(), version: z.number().int().nullable(), pending: z.number().int(), oldestPendingAgeSeconds: z.number().nullable() }).nullable(),
+        }),
+      ),
+    })
+    .nullable()
+    .default(null),
+  /** Set when the nodes topic could not be read. */
+  nodesError: z.string().optional(),
 });
 
 export type StatusReport = z.infer<typeof StatusReport>;

@@ -9,17 +9,18 @@ import { noConsumers, type RoleDefinition, type RunningRole } from './role.js';
 
 export const http: RoleDefinition<RunningRole & { url: string }> = {
   name: 'http',
-  async start({ config, logger, core, admin, metrics, events, snapshots, running, inputs }) {
+  async start({ config, logger, core, admin, metrics, events, snapshots, running, inputs, nodes }) {
     const { store, centroids, models, embedder, backend } = core;
     const scheduler = () => (running.get('trainer') as RunningScheduler | undefined)?.view() ?? expertsOnly(core, config);
     const server = await startHttpServer({
       host: config.http.host,
       port: config.http.port,
       logger,
-      status: () => collectStatus({ config, store, centroids, models, admin, inputs, backend, embedder, scheduler: scheduler(), events, snapshots }),
+      status: () => collectStatus({ config, store, centroids, models, admin, inputs, backend, embedder, scheduler: scheduler(), events, snapshots, ...(nodes ? { nodes: () => nodes.heartbeats() } : {}) }),
       metrics: () => metrics.registry.metrics(),
       health: () => [...running.values()].flatMap((r) => r.health()),
       snapshots,
+      auth: { token: config.http.token, protectMetrics: config.http.protectMetrics },
     });
     return { url: server.url, stop: () => server.close(), health: noConsumers };
   },

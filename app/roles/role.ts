@@ -13,6 +13,7 @@ import type { EventLog } from '../../state/events.js';
 import type { SnapshotStore } from '../../state/snapshots.js';
 import type { StageHealth } from '../../streams/health.js';
 import type { OutcomeName } from '../../streams/stage.js';
+import type { NodeDirectory } from '../cluster/directory.js';
 import type { Core } from '../core.js';
 import type { ModelReplica } from '../model-replica.js';
 import type { Metrics } from '../metrics.js';
@@ -57,6 +58,8 @@ export interface RoleContext {
   inputs: readonly StageInput[];
   /** Roles already running, by name (registry order): http reads their health and the trainer's view. */
   running: ReadonlyMap<RoleName, RunningRole>;
+  /** Every node's newest heartbeat, followed on the nodes topic (app/cluster/directory.ts): cluster status. */
+  nodes?: NodeDirectory;
 }
 
 export interface RunningRole {

@@ -14,6 +14,7 @@ import type { StatusReport } from '../../src/status.js';
 
 type Expert = StatusReport['experts'][number];
 type Job = StatusReport['jobs'][number];
+type ClusterNode = StatusReport['nodes'][number];
 /** What el() accepts as children: nodes, text, or nothing (skipped). */
 type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | null | undefined>;
@@ -129,8 +130,9 @@ function renderStats(r: StatusReport): HTMLElement {
 const EXPERT_COLUMNS: readonly Column[] = [
   { label: 'Expert' }, { label: 'State' }, { label: 'Records', num: true }, { label: 'Fine clusters', num: true },
   { label: 'Version', num: true }, { label: 'Last trained' }, { label: 'Pending', num: true }, { label: 'Oldest pending', num: true },
+  { label: 'Owner node' },
 ];
-function expertRow(e: Expert, total: number): HTMLTableRowElement {
+function expertRow(e: Expert, total: number, owner: string | null | undefined): HTMLTableRowElement {
   const fill = el('span');
   fill.style.setProperty('width', `${Math.min(100, (100 * e.records) / total).toFixed(1)}%`);
   const share = el('span', { class: 'share', 'aria-hidden': 'true' }, fill);
@@ -145,11 +147,14 @@ function expertRow(e: Expert, total: number): HTMLTableRowElement {
       when(e.lastTrainedAt),
       el('span', { 'data-testid': 'expert-pending' }, int(e.pending)),
       oldest,
+      owner ? el('span', { 'data-testid': 'expert-owner' }, owner) : dash(),
     ], EXPERT_COLUMNS));
 }
 function renderExperts(r: StatusReport): HTMLElement {
   const total = Math.max(1, r.totalRecords);
-  const rows = r.experts.map((e) => expertRow(e, total));
+  // An older server sends no cluster part: the column stays empty.
+  const owners = new Map((r.cluster?.experts ?? []).map((c) => [c.id, c.owner]));
+  const rows = r.experts.map((e) => expertRow(e, total, owners.get(e.id)));
   const empty = r.centroids ? 'No experts in this epoch yet.' : 'No experts yet: the centroids bootstrap once the reservoir sample is full.';
   return panel('experts', 'Experts', r.experts.length, table('experts-table', 'Experts and their freshness', EXPERT_COLUMNS, rows, empty));
 }
@@ -201,6 +206,31 @@ function renderPartitions(r: StatusReport): HTMLElement {
   return panel('partitions', title, undefined, table('partitions-table', 'Consumer positions and lag per partition', PARTITION_COLUMNS, rows, empty));
 }
 
+const NODE_COLUMNS: readonly Column[] = [
+  { label: 'Node' }, { label: 'State' }, { label: 'Last heartbeat' }, { label: 'Roles', wrap: true }, { label: 'Leader' },
+  { label: 'Routed partitions' }, { label: 'Restores', wrap: true }, { label: 'HTTP' },
+];
+function nodeRow(n: ClusterNode): HTMLTableRowElement {
+  const restores = n.restores.filter((x) => x.state === 'restoring').map((x) => `p${x.partition} ${nf.format(x.applied - x.from)} / ${nf.format(x.target - x.from)}`);
+  return el('tr', { 'data-testid': 'node-row', 'data-node-id': n.id, 'data-state': n.state },
+    cells([
+      el('span', { 'data-testid': 'node-id' }, n.id),
+      badge(n.state, 'node-state'),
+      `${age(n.heartbeatAgeSeconds)} ago`,
+      n.roles.join(', '),
+      n.leader === null ? dash() : n.leader ? 'leader' : 'follower',
+      n.partitions.routed.length ? n.partitions.routed.join(', ') : dash(),
+      restores.length ? restores.join('; ') : dash(),
+      n.httpUrl ?? dash(),
+    ], NODE_COLUMNS));
+}
+function renderNodes(r: StatusReport): HTMLElement {
+  // An older server sends no nodes list.
+  const nodes = r.nodes ?? [];
+  const empty = r.nodesError ? `The nodes topic could not be read: ${r.nodesError}` : 'No heartbeats on the nodes topic yet.';
+  return panel('nodes', 'Nodes', nodes.length, table('nodes-table', 'Nodes of the cluster and their heartbeats', NODE_COLUMNS, nodes.map(nodeRow), empty));
+}
+
 const EVENT_COLUMNS: readonly Column[] = [{ label: 'When' }, { label: 'Kind' }, { label: 'Message', wrap: true }];
 function renderEvents(r: StatusReport): HTMLElement {
   const events = r.events.slice().sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 100);
@@ -214,6 +244,7 @@ function render(r: StatusReport): void {
   kafka.hidden = !r.kafkaError;
   kafka.textContent = r.kafkaError ? `Kafka unreachable, showing state from LMDB only: ${r.kafkaError}` : '';
   $('content').replaceChildren(
+    renderNodes(r),
     renderExperts(r),
     renderJobs(r),
     el('div', { class: 'grid' }, renderQueue(r), renderPartitions(r)),

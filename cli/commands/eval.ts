@@ -46,7 +46,9 @@ export function registerEval(program: Command): void {
       const [{ initBackend }, { loadSnapshot }, evals] = await Promise.all([import('../../src/tensor/backend.js'), import('../../client/index.js'), import('../../examples/fashion-mnist/eval.js')]);
       const backend = await initBackend(config.backend);
       const where = flags.snapshot === 'latest' ? snapshotsDirOf(config) : flags.snapshot;
-      const snapshot = await loadSnapshot(where, { modelsDir: config.modelsDir, ...(flags.embedderDir ? { embedderDir: flags.embedderDir } : {}) });
+      // A server with http.token: MODESTREAM_SNAPSHOT_TOKEN (not a flag, which `ps` would show), else this config's own http.token.
+      const token = process.env.MODESTREAM_SNAPSHOT_TOKEN || config.http.token;
+      const snapshot = await loadSnapshot(where, { modelsDir: config.modelsDir, ...(flags.embedderDir ? { embedderDir: flags.embedderDir } : {}), ...(token ? { token } : {}) });
       const choice = flags.formula ? { formula: flags.formula as 'code', ...(flags.expert !== undefined ? { expert: flags.expert } : {}) } : undefined;
       try {
         const test = await evals.fashionMnistTestSet({ perClass: flags.perClass });

@@ -1,4 +1,4 @@
-/** `modestream status [--json] [--verify]`: experts, centroids, offsets and dead letters at a glance. */
+/** `modestream status [--json] [--verify]`: experts, centroids, offsets, dead letters and the cluster's nodes at a glance. */
 import type { Command } from 'commander';
 import type { StatusReport } from '../../src/status.js';
 import { QUIET, createLogger, loadConfig, type GlobalOptions } from '../context.js';
@@ -12,7 +12,7 @@ interface StatusFlags {
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('per expert: records, fine clusters, last record; per partition: position vs end; DLQ count')
+    .description('per expert: records, fine clusters, last record, owner node; per partition: position vs end; DLQ count; nodes: live, dead or stopped')
     .option('--json', 'print the report as JSON (schema: src/status.ts)')
     .option('--verify', 'also audit the shards: every pair id stored exactly once (exit 1 if not)')
     .option('--no-kafka', 'LMDB figures only; do not contact the brokers')
@@ -65,6 +65,23 @@ function formatStatus(r: StatusReport, audit?: { records: number; ids: number; p
     lines.push('', 'recent events:');
     for (const e of r.events.slice(0, 8)) lines.push(`  ${e.at} ${e.kind.padEnd(9)} ${e.message}`);
   }
+  if (r.nodes.length) {
+    lines.push('', 'node                      state    heartbeat  roles                                leader  routed partitions  http');
+    for (const n of r.nodes) {
+      const restoring = n.restores.filter((x) => x.state === 'restoring').map((x) => ` restoring ${x.partition}: ${x.applied - x.from}/${x.target - x.from}`);
+      lines.push(
+        `${n.id.padEnd(24)}  ${n.state.padEnd(7)}  ${`${n.heartbeatAgeSeconds.toFixed(1)} s`.padStart(9)}  ${n.roles.join(',').padEnd(35)}  ${(n.leader === null ? '-' : n.leader ? 'yes' : 'no').padEnd(6)}  ${(n.partitions.routed.join(',') || '-').padEnd(17)}  ${n.httpUrl ?? '-'}${restoring.join('')}`,
+      );
+    }
+  }
+  if (r.cluster && r.cluster.experts.length) {
+    lines.push('', `expert  partition  owner                     records (cluster)  restore`);
+    for (const e of r.cluster.experts) {
+      const restore = e.restore ? (e.restore.state === 'live' ? 'live' : `${e.restore.applied - e.restore.from}/${e.restore.target - e.restore.from}`) : '-';
+      lines.push(`${String(e.id).padStart(6)}  ${String(e.partition).padStart(9)}  ${(e.owner ?? '(none live)').padEnd(24)}  ${String(e.records).padStart(17)}  ${restore}`);
+    }
+  }
+  if (r.nodesError) lines.push('', `nodes: the nodes topic could not be read (${r.nodesError})`);
   if (r.kafkaError) lines.push('', `kafka: unreachable (${r.kafkaError}); LMDB figures only`);
   if (audit) lines.push('', audit.problems.length ? `audit FAILED:\n  ${audit.problems.join('\n  ')}` : `audit: ${audit.ids} ids, each stored exactly once`);
   return `${lines.join('\n')}\n`;

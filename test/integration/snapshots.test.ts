@@ -1,7 +1,8 @@
 /**
  * Ensemble snapshots end to end on a real state directory: trained seed and expert, snapshots published
  * atomically while readers poll over HTTP and from the directory (never a partial snapshot), the client
- * refusing a corrupt or incomplete snapshot, and the HTTP routes (ETag, no traversal, read-only).
+ * refusing a corrupt or incomplete snapshot, the HTTP routes (ETag, no traversal, read-only) and the
+ * bearer token that guards them when http.token is set.
  */
 import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -112,6 +113,47 @@ describe('snapshots', () => {
     expect(retrieval.imageToText).toHaveLength(9);
     expect(retrieval.textToImage).toHaveLength(9);
     dispose();
+  });
+
+  test('with http.token: snapshots need the bearer token (401 + WWW-Authenticate without), probes and status stay open; the client sends it', async () => {
+    const token = 'snapshot-token-0123456789abcdef';
+    const guarded = await startHttpServer({
+      host: '127.0.0.1',
+      port: 0,
+      logger: silentLogger,
+      snapshots: createSnapshotStore({ dir: snapshotsDirOf(config), keep: 3 }),
+      metrics: async () => 'm 1\n',
+      auth: { token },
+    });
+    try {
+      const get = (path: string, auth?: string) => fetch(`${guarded.url}${path}`, auth ? { headers: { authorization: auth } } : undefined);
+      for (const path of ['/snapshots', '/snapshots/latest', '/snapshots/21/manifest.json']) {
+        const refused = await get(path);
+        expect(refused.status, path).toBe(401);
+        expect(refused.headers.get('www-authenticate'), path).toMatch(/^Bearer realm="modestream"$/);
+        const wrong = await get(path, `Bearer ${token}x`);
+        expect(wrong.status, path).toBe(401);
+        expect(wrong.headers.get('www-authenticate'), path).toMatch(/error="invalid_token"/);
+        expect((await get(path, `Bearer ${token}`)).status, path).toBe(200);
+      }
+      expect((await get('/healthz')).status).toBe(200);
+      expect((await get('/metrics')).status).toBe(200);
+      await expect(loadSnapshot(guarded.url)).rejects.toThrow(/HTTP 401, the server wants a token/);
+      await expect(loadSnapshot(guarded.url, { token: 'not-the-token-at-all' })).rejects.toThrow(/HTTP 401, the token was refused/);
+      const { manifest, dispose } = await loadSnapshot(guarded.url, { token });
+      expect(manifest.version).toBe(21);
+      dispose();
+    } finally {
+      await guarded.close();
+    }
+    const metricsGuarded = await startHttpServer({ host: '127.0.0.1', port: 0, logger: silentLogger, metrics: async () => 'm 1\n', auth: { token, protectMetrics: true } });
+    try {
+      expect((await fetch(`${metricsGuarded.url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${metricsGuarded.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect((await fetch(`${metricsGuarded.url}/healthz`)).status).toBe(200);
+    } finally {
+      await metricsGuarded.close();
+    }
   });
 
   test('a snapshot with a corrupt or missing file is refused with a clear error', async () => {

@@ -103,7 +103,18 @@ function fakeStatus(phase: Phase): StatusReport {
       ...(changed ? [{ name: 'expert-1', state: 'running' as const, step: 16, totalSteps: 400, loss: 2.4, samplesPerSecond: 28_000, backend: 'webgpu', updatedAt: ago(1) }] : []),
       { name: 'expert-4', state: 'failed', step: 37, totalSteps: 400, loss: null, samplesPerSecond: null, backend: 'webgpu', updatedAt: ago(6500), error: 'GPU device lost; retrying in 4 min' },
     ],
+    nodes: [
+      node('node-a', 'live', 0.4, [0, 2], true, []),
+      node('node-b', changed ? 'dead' : 'live', changed ? 9 : 0.8, [1, 3], false, [{ topic: 'routed', partition: 3, from: 100, target: 2100, applied: 600, state: 'restoring' }]),
+    ],
+    cluster: {
+      routedPartitions: 4,
+      experts: experts.map((e) => ({ id: e.id, partition: e.id % 4, owner: e.id % 2 === 0 ? 'node-a' : changed ? null : 'node-b', records: e.records, restore: null, freshness: null })),
+    },
   });
+  function node(id: string, state: 'live' | 'dead' | 'stopped', age: number, routed: number[], leader: boolean, restores: StatusReport['nodes'][number]['restores']): StatusReport['nodes'][number] {
+    return { id, host: 'h1', pid: 7, roles: ['sharder', 'http'], httpUrl: `http://${id}:8080`, state, startedAt: ago(900), lastHeartbeatAt: ago(age), heartbeatAgeSeconds: age, leader, partitions: { routed }, restores, centroidEpoch: 3, snapshotVersion: 12, version: '0.1.0' };
+  }
 }
 
 let phase: Phase = 'initial';
@@ -200,6 +211,11 @@ describe('status page', () => {
     expect(await page.getByTestId('job-error').textContent()).toContain('GPU device lost');
     expect(await page.locator('[data-testid="queue-row"]').count()).toBe(2);
     expect(await page.locator('[data-testid="partition-row"]').count()).toBe(8);
+    const nodeRow = (id: string) => page.locator(`[data-testid="node-row"][data-node-id="${id}"]`);
+    expect(await page.locator('[data-testid="node-row"]').count()).toBe(2);
+    expect([await nodeRow('node-a').getAttribute('data-state'), await nodeRow('node-b').getAttribute('data-state')]).toEqual(['live', 'live']);
+    expect(await nodeRow('node-b').textContent()).toContain('p3 500 / 2,000');
+    expect(await row(1).getByTestId('expert-owner').textContent()).toBe('node-b');
 
     const kinds = await page.locator('[data-testid="event-row"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
     expect(kinds).toEqual(['retrain', 'snapshot', 'failure', 'epoch']);
@@ -223,6 +239,9 @@ describe('status page', () => {
     const jobs = await page.locator('[data-testid="job-row"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-job-name')));
     expect(jobs).toEqual(['expert-1', 'expert-4', 'expert-3']);
     expect(await page.locator('[data-testid="event-row"]').first().getAttribute('data-kind')).toBe('spawn');
+    await expect.poll(() => page.locator('[data-testid="node-row"][data-node-id="node-b"]').getAttribute('data-state'), POLL).toBe('dead');
+    expect(await page.locator('[data-testid="node-row"][data-node-id="node-b"]').getByTestId('node-state').textContent()).toBe('dead');
+    expect(await row(1).getByTestId('expert-owner').count()).toBe(0);
 
     mkdirSync(RESULTS_DIR, { recursive: true });
     await page.screenshot({ path: join(RESULTS_DIR, 'status-page.png'), fullPage: true });
