@@ -323,6 +323,9 @@ export const SnapshotsConfig = z
 
 export const BackendName = z.enum(['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
 
+/** Kafka's StorageTool reads `[name=...,password=...]`: no separators, quotes or spaces inside. */
+const scramValue = z.string().regex(/^[^\s,=[\]"'\\]{1,128}$/, { message: 'expected 1-128 characters without spaces, quotes, backslashes, ",", "=", "[" or "]"' });
+
 export const LocalBrokerConfig = z
   .object({
     port: port.default(9092),
@@ -330,6 +333,10 @@ export const LocalBrokerConfig = z
     dataDir: z.string().min(1).default('.modestream/kafka'),
     heapMb: z.number().int().min(128).default(512),
     startTimeoutMs: z.number().int().positive().default(90_000),
+    /** KRaft nodes on loopback, each broker and controller (deploy/kafka/layout.ts: ports, dirs). */
+    nodes: z.number().int().min(1).max(9).default(1),
+    /** Adds a SASL_PLAINTEXT listener with this SCRAM-SHA-256 user, created when the storage is formatted. */
+    sasl: z.object({ username: scramValue, password: scramValue }).strict().optional(),
   })
   .strict();
 
@@ -443,7 +450,7 @@ export function envLayer(env: Record<string, string | undefined>): ConfigLayer {
       .slice(ENV_PREFIX.length)
       .split('__')
       .map((seg) => seg.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()));
-    setPath(values, path, parseScalar(raw));
+    setPath(values, path, parseValue(path, raw));
     origins.set(path.join('.'), name);
   }
   return { origin: 'environment', values, originOf: (p) => longestPrefix(origins, p) };
@@ -455,7 +462,7 @@ export function assignmentsLayer(origin: string, assignments: Record<string, str
   const origins = new Map<string, string>();
   for (const [path, raw] of Object.entries(assignments)) {
     if (raw === undefined) continue;
-    setPath(values, path.split('.'), typeof raw === 'string' ? parseScalar(raw) : raw);
+    setPath(values, path.split('.'), typeof raw === 'string' ? parseValue(path.split('.'), raw) : raw);
     origins.set(path, `${origin} ${path}`);
   }
   return { origin, values, originOf: (p) => longestPrefix(origins, p) };
@@ -511,6 +518,13 @@ function longestPrefix(origins: Map<string, string>, path: string): string | und
     if (hit) return hit;
   }
   return undefined;
+}
+
+/** Credentials are taken verbatim: a password such as 123456 or true must stay a string. */
+const VERBATIM = new Set(['username', 'password']);
+
+function parseValue(path: readonly string[], raw: string): unknown {
+  return VERBATIM.has(path[path.length - 1]!) ? raw : parseScalar(raw);
 }
 
 function parseScalar(raw: string): unknown {
