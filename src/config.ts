@@ -25,7 +25,13 @@ export const KafkaConfig = z
   .object({
     brokers: list(hostPort).pipe(z.array(hostPort).min(1)).default(['127.0.0.1:9092']),
     clientId: z.string().min(1).default('modestream'),
-    ssl: z.boolean().default(false),
+    /** TLS: true (the system's CAs) or a CA file for a private CA, e.g. the local broker's <dataDir>/tls/ca.pem. */
+    ssl: z
+      .union([
+        z.boolean(),
+        z.object({ caFile: z.string().min(1).optional(), rejectUnauthorized: z.boolean().default(true) }).strict(),
+      ])
+      .default(false),
     sasl: z
       .object({
         mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
@@ -337,6 +343,8 @@ export const LocalBrokerConfig = z
     nodes: z.number().int().min(1).max(9).default(1),
     /** Adds a SASL_PLAINTEXT listener with this SCRAM-SHA-256 user, created when the storage is formatted. */
     sasl: z.object({ username: scramValue, password: scramValue }).strict().optional(),
+    /** Adds an SSL listener; its self-signed CA and keystore are made with keytool into <dataDir>/tls. */
+    tls: z.boolean().default(false),
   })
   .strict();
 

@@ -3,7 +3,8 @@
  * bridged into our logger, and topic creation.
  */
 import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type ITopicConfig, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
-import { AuthenticationError, errorMessage } from '../src/errors.js';
+import { readFileSync } from 'node:fs';
+import { AuthenticationError, ConfigError, errorMessage } from '../src/errors.js';
 import { isAuthenticationError } from './errors.js';
 import type { KafkaSettings, TopicSettings } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
@@ -19,7 +20,7 @@ export function createKafka({ settings, logger, retries = 12 }: CreateKafkaOptio
   const config: KafkaConfig = {
     clientId: settings.clientId,
     brokers: settings.brokers,
-    ssl: settings.ssl,
+    ssl: tlsOptions(settings.ssl),
     connectionTimeout: settings.connectionTimeoutMs,
     // Reconnect patiently: a broker restart must not crash the stages (ARCHITECTURE.md section 4).
     retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries },
@@ -39,6 +40,20 @@ export function createKafka({ settings, logger, retries = 12 }: CreateKafkaOptio
   // cloneable (the router's worker threads receive the config through workerData).
   if (settings.sasl) config.sasl = { ...settings.sasl } as SASLOptions;
   return new Kafka(config);
+}
+
+/** kafka.ssl as kafkajs's `ssl`: a CA file is read here, so a wrong path fails before any connection. */
+export function tlsOptions(ssl: KafkaSettings['ssl']): KafkaConfig['ssl'] {
+  if (typeof ssl === 'boolean') return ssl;
+  let ca: Buffer[] | undefined;
+  if (ssl.caFile !== undefined) {
+    try {
+      ca = [readFileSync(ssl.caFile)];
+    } catch (err) {
+      throw new ConfigError(`kafka.ssl.caFile: cannot read ${ssl.caFile} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`);
+    }
+  }
+  return { rejectUnauthorized: ssl.rejectUnauthorized, ...(ca ? { ca } : {}) };
 }
 
 /**

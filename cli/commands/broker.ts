@@ -11,6 +11,7 @@ interface BrokerFlags {
   nodes?: number;
   saslUser?: string;
   saslPassword?: string;
+  tls?: boolean;
   json?: boolean;
 }
 
@@ -22,6 +23,7 @@ function brokerOptions(cmd: Command, flags: BrokerFlags) {
     'localBroker.nodes': flags.nodes,
     'localBroker.sasl.username': flags.saslUser,
     'localBroker.sasl.password': flags.saslPassword,
+    'localBroker.tls': flags.tls,
   }, QUIET);
   return { ...config.localBroker, logger: createLogger(config, 'broker') };
 }
@@ -35,13 +37,15 @@ export function registerBroker(program: Command): void {
       .option('--data-dir <dir>', 'data directory (localBroker.dataDir, default .modestream/kafka)')
       .option('--nodes <n>', 'KRaft nodes, each broker and controller (localBroker.nodes, default 1)', intOption)
       .option('--sasl-user <name>', 'add a SASL_PLAINTEXT listener with this SCRAM-SHA-256 user (localBroker.sasl.username)')
-      .option('--sasl-password <secret>', 'its password; prefer MODESTREAM_LOCAL_BROKER__SASL__PASSWORD (localBroker.sasl.password)');
+      .option('--sasl-password <secret>', 'its password; prefer MODESTREAM_LOCAL_BROKER__SASL__PASSWORD (localBroker.sasl.password)')
+      .option('--tls', 'add an SSL listener with a self-signed CA made in <data-dir>/tls (localBroker.tls)');
 
   common(broker.command('start').description('start every node not running (idempotent), wait until the cluster serves consumer groups; the last line is the bootstrap list')).action(
     async (flags: BrokerFlags, cmd: Command) => {
       const result = await startLocalKafkaCluster(brokerOptions(cmd, flags));
       for (const node of result.nodes) process.stdout.write(`node ${node.id}: ${node.alreadyRunning ? 'already running' : 'started'} (pid ${node.pid})\n`);
       if (result.saslBootstrap) process.stdout.write(`sasl (SCRAM-SHA-256): ${result.saslBootstrap}\n`);
+      if (result.tlsBootstrap) process.stdout.write(`tls (CA ${result.caFile}): ${result.tlsBootstrap}\n`);
       process.stdout.write(`${result.bootstrap}\n`);
     },
   );
@@ -59,7 +63,7 @@ export function registerBroker(program: Command): void {
         for (const b of status.brokers) {
           process.stdout.write(`node ${b.id} 127.0.0.1:${b.port}: ${b.running ? `running (pid ${b.pid}, ${b.ready ? 'ready' : 'not ready'})` : 'not running'}\n`);
         }
-        process.stdout.write(`bootstrap: ${status.bootstrap}${status.saslBootstrap ? `; sasl: ${status.saslBootstrap}` : ''}\n`);
+        process.stdout.write(`bootstrap: ${status.bootstrap}${status.saslBootstrap ? `; sasl: ${status.saslBootstrap}` : ''}${status.tlsBootstrap ? `; tls: ${status.tlsBootstrap} (CA ${status.caFile})` : ''}\n`);
       }
       if (!status.running) process.exitCode = 3;
     });

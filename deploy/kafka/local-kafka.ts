@@ -20,14 +20,17 @@ import { HOST, clusterLayout, nodePaths, type ClusterLayout, type NodeLayout } f
 import { formatStorage, isBrokerProcess, kill, livePid, newClusterId, spawnBroker, terminate } from './processes.js';
 import { configuredPort, kafkaLog4jProperties, kafkaServerProperties } from './properties.js';
 import { probeBroker, waitUntilReady } from './readiness.js';
+import { ensureTlsFiles, tlsPaths } from './tls.js';
 
 export { ensureKafkaJars } from './environment.js';
 export { clusterLayout, quorumVoters, type ClusterLayout, type NodeLayout } from './layout.js';
 export { kafkaLog4jProperties, kafkaServerProperties } from './properties.js';
 
-export interface LocalKafkaOptions extends Omit<LocalBrokerSettings, 'nodes'> {
+export interface LocalKafkaOptions extends Omit<LocalBrokerSettings, 'nodes' | 'tls'> {
   /** Nodes of the cluster; default 1. */
   nodes?: number;
+  /** An SSL listener besides PLAINTEXT; default false. */
+  tls?: boolean;
   logger?: Logger;
   /** Where the broker jars live; default <package root>/deploy/kafka/target/libs. */
   libsDir?: string;
@@ -47,6 +50,9 @@ export interface StartResult {
 export interface ClusterStartResult {
   bootstrap: string;
   saslBootstrap?: string;
+  tlsBootstrap?: string;
+  /** The CA certificate TLS clients trust (kafka.ssl.caFile). */
+  caFile?: string;
   nodes: { id: number; pid: number; alreadyRunning: boolean }[];
 }
 
@@ -62,6 +68,7 @@ export interface BrokerNodeStatus {
   id: number;
   port: number;
   saslPort?: number;
+  tlsPort?: number;
   controllerPort: number;
   pid?: number;
   running: boolean;
@@ -77,6 +84,8 @@ export interface LocalKafkaStatus {
   pid?: number;
   bootstrap: string;
   saslBootstrap?: string;
+  tlsBootstrap?: string;
+  caFile?: string;
   dataDir: string;
   brokers: BrokerNodeStatus[];
 }
@@ -87,7 +96,16 @@ const CLUSTER_FILE = 'cluster.json';
 /** <dataDir>/scram-user: the SCRAM user the storage was formatted with (never the password). */
 const SCRAM_USER_FILE = 'scram-user';
 
-const layoutOf = (o: LocalKafkaOptions): ClusterLayout => clusterLayout({ ...o, sasl: o.sasl !== undefined });
+const layoutOf = (o: LocalKafkaOptions): ClusterLayout => clusterLayout({ ...o, sasl: o.sasl !== undefined, tls: o.tls === true });
+
+/** The bootstrap lists and CA file a client needs, for results and status. */
+function endpointsOf(layout: ClusterLayout) {
+  return {
+    bootstrap: layout.bootstrap,
+    ...(layout.saslBootstrap ? { saslBootstrap: layout.saslBootstrap } : {}),
+    ...(layout.tlsBootstrap ? { tlsBootstrap: layout.tlsBootstrap, caFile: tlsPaths(layout.dataDir).caFile } : {}),
+  };
+}
 
 /** Starts the cluster; see startLocalKafkaCluster. Kept for callers that run one node. */
 export async function startLocalKafka(o: LocalKafkaOptions): Promise<StartResult> {
@@ -126,11 +144,12 @@ export async function startLocalKafkaCluster(o: LocalKafkaOptions): Promise<Clus
     const env = o.env ?? process.env;
     const java = javaExecutable(env);
     const classpath = join(await ensureKafkaJars(o), '*');
+    const tls = o.tls ? await ensureTlsFiles({ dataDir: layout.dataDir, java, env, logger }) : undefined;
     try {
       for (const node of toStart) {
         const paths = nodePaths(node.dir);
         await mkdir(paths.logsDir, { recursive: true });
-        await writeFile(paths.propsFile, kafkaServerProperties({ node, nodeCount: layout.nodes.length, voters: layout.voters, logsDir: paths.logsDir }));
+        await writeFile(paths.propsFile, kafkaServerProperties({ node, nodeCount: layout.nodes.length, voters: layout.voters, logsDir: paths.logsDir, tls }));
         await writeFile(paths.log4jFile, kafkaLog4jProperties());
         if (!existsSync(join(paths.logsDir, 'meta.properties'))) {
           await formatStorage({ java, classpath, paths, clusterId: clusterId ?? newClusterId(), sasl: o.sasl, env, deadline, logger });
@@ -172,7 +191,7 @@ export async function startLocalKafkaCluster(o: LocalKafkaOptions): Promise<Clus
   }
   const nodes = layout.nodes.map((n) => ({ id: n.id, pid: running.get(n.id) ?? spawned.get(n.id)!.pid, alreadyRunning: running.has(n.id) }));
   logger.info({ bootstrap: layout.bootstrap, nodes }, toStart.length === 0 ? 'local Kafka already running' : 'local Kafka ready');
-  return { bootstrap: layout.bootstrap, ...(layout.saslBootstrap ? { saslBootstrap: layout.saslBootstrap } : {}), nodes };
+  return { ...endpointsOf(layout), nodes };
 }
 
 /** SIGTERM every node (Kafka's shutdown hook closes logs cleanly), then SIGKILL after stopTimeoutMs. Idempotent. */
@@ -222,7 +241,12 @@ export async function localKafkaStatus(o: LocalKafkaOptions): Promise<LocalKafka
           () => true,
           () => false,
         ));
-      const ports = { port: node.port, ...(node.saslPort !== undefined ? { saslPort: node.saslPort } : {}), controllerPort: node.controllerPort };
+      const ports = {
+        port: node.port,
+        ...(node.saslPort !== undefined ? { saslPort: node.saslPort } : {}),
+        ...(node.tlsPort !== undefined ? { tlsPort: node.tlsPort } : {}),
+        controllerPort: node.controllerPort,
+      };
       return { id: node.id, ...ports, ...(pid !== undefined ? { pid } : {}), running: pid !== undefined, ready };
     }),
   );
@@ -231,8 +255,7 @@ export async function localKafkaStatus(o: LocalKafkaOptions): Promise<LocalKafka
     running: brokers.every((b) => b.running),
     ready: brokers.every((b) => b.ready),
     ...(pid !== undefined ? { pid } : {}),
-    bootstrap: layout.bootstrap,
-    ...(layout.saslBootstrap ? { saslBootstrap: layout.saslBootstrap } : {}),
+    ...endpointsOf(layout),
     dataDir: layout.dataDir,
     brokers,
   };
@@ -284,6 +307,7 @@ async function checkPortsFree(node: NodeLayout): Promise<void> {
   const ports: [string, number | undefined][] = [
     ['port', node.port],
     ['sasl port', node.saslPort],
+    ['tls port', node.tlsPort],
     ['controllerPort', node.controllerPort],
   ];
   for (const [setting, port] of ports) {

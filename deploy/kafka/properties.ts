@@ -13,6 +13,8 @@ export interface NodePropertiesOptions {
   /** controller.quorum.voters, the same on every node. */
   voters: string;
   logsDir: string;
+  /** The keystore of the SSL listener (node.tlsPort). */
+  tls?: { keystore: string; keystorePassword: string };
 }
 
 export function kafkaServerProperties(o: NodePropertiesOptions): string {
@@ -21,7 +23,12 @@ export function kafkaServerProperties(o: NodePropertiesOptions): string {
   // With 3 replicas, acks=all survives one broker down and still refuses to ack on a lone leader.
   const minIsr = o.nodeCount >= 3 ? 2 : 1;
   const sasl = node.saslPort !== undefined;
-  const clientListeners = [`PLAINTEXT://${HOST}:${node.port}`, ...(sasl ? [`SASL_PLAINTEXT://${HOST}:${node.saslPort}`] : [])];
+  const tls = node.tlsPort !== undefined && o.tls !== undefined ? o.tls : undefined;
+  const clientListeners = [
+    `PLAINTEXT://${HOST}:${node.port}`,
+    ...(sasl ? [`SASL_PLAINTEXT://${HOST}:${node.saslPort}`] : []),
+    ...(tls ? [`SSL://${HOST}:${node.tlsPort}`] : []),
+  ];
   const lines = [
     '# Written by modestream (deploy/kafka) at every start; edits are overwritten.',
     o.nodeCount === 1
@@ -36,12 +43,21 @@ export function kafkaServerProperties(o: NodePropertiesOptions): string {
     `advertised.listeners=${clientListeners.join(',')}`,
     '# Brokers and controllers talk PLAINTEXT on loopback; only clients may be asked for credentials.',
     'inter.broker.listener.name=PLAINTEXT',
-    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}`,
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${sasl ? ',SASL_PLAINTEXT:SASL_PLAINTEXT' : ''}${tls ? ',SSL:SSL' : ''}`,
     ...(sasl
       ? [
           '# SCRAM credentials live in the cluster metadata (added when the storage was formatted).',
           `sasl.enabled.mechanisms=${SCRAM_MECHANISM}`,
           `listener.name.sasl_plaintext.${SCRAM_MECHANISM.toLowerCase()}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;`,
+        ]
+      : []),
+    ...(tls
+      ? [
+          '# Server-side TLS only (no client certificates), with the CA and keystore of deploy/kafka/tls.ts.',
+          'listener.name.ssl.ssl.keystore.type=PKCS12',
+          `listener.name.ssl.ssl.keystore.location=${escapeProperty(tls.keystore)}`,
+          `listener.name.ssl.ssl.keystore.password=${tls.keystorePassword}`,
+          'listener.name.ssl.ssl.client.auth=none',
         ]
       : []),
     `log.dirs=${escapeProperty(o.logsDir)}`,

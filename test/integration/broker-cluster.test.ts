@@ -37,14 +37,15 @@ describe('local Kafka cluster: 3 KRaft nodes with SASL/SCRAM', () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'modestream-broker-cluster-'));
-    broker = { port: PORT, controllerPort: CONTROLLER_PORT, dataDir, nodes: 3, heapMb: 384, startTimeoutMs: 180_000, sasl: { username: USER, password: PASSWORD } };
-    brokerArgs = ['--nodes', '3', '--port', String(PORT), '--controller-port', String(CONTROLLER_PORT), '--data-dir', dataDir, '--set', 'localBroker.heapMb=384', '--set', 'localBroker.startTimeoutMs=180000'];
+    broker = { port: PORT, controllerPort: CONTROLLER_PORT, dataDir, nodes: 3, heapMb: 384, startTimeoutMs: 180_000, sasl: { username: USER, password: PASSWORD }, tls: true };
+    brokerArgs = ['--nodes', '3', '--tls', '--port', String(PORT), '--controller-port', String(CONTROLLER_PORT), '--data-dir', dataDir, '--set', 'localBroker.heapMb=384', '--set', 'localBroker.startTimeoutMs=180000'];
     const started = await cli(['broker', 'start', ...brokerArgs], brokerEnv, 240_000);
     expect(started.code, started.output).toBe(0);
     bootstrap = started.stdout.trim().split('\n').at(-1)!;
     expect(bootstrap).toBe('127.0.0.1:19330,127.0.0.1:19331,127.0.0.1:19332');
     expect(started.stdout).toContain('sasl (SCRAM-SHA-256): 127.0.0.1:19333,127.0.0.1:19334,127.0.0.1:19335');
     saslBootstrap = '127.0.0.1:19333,127.0.0.1:19334,127.0.0.1:19335';
+    expect(started.stdout).toContain(`tls (CA ${join(dataDir, 'tls', 'ca.pem')}): 127.0.0.1:19336,127.0.0.1:19337,127.0.0.1:19338`);
     kafka = new Kafka({ clientId: 'broker-cluster-test', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING });
     admin = kafka.admin();
     await admin.connect();
@@ -65,10 +66,12 @@ describe('local Kafka cluster: 3 KRaft nodes with SASL/SCRAM', () => {
     const s = await status();
     expect(s.bootstrap).toBe(bootstrap);
     expect(s.saslBootstrap).toBe(saslBootstrap);
-    expect(s.brokers.map(({ id, port, saslPort, controllerPort, running, ready }) => ({ id, port, saslPort, controllerPort, running, ready }))).toEqual([
-      { id: 1, port: 19330, saslPort: 19333, controllerPort: 19340, running: true, ready: true },
-      { id: 2, port: 19331, saslPort: 19334, controllerPort: 19341, running: true, ready: true },
-      { id: 3, port: 19332, saslPort: 19335, controllerPort: 19342, running: true, ready: true },
+    expect(s.tlsBootstrap).toBe('127.0.0.1:19336,127.0.0.1:19337,127.0.0.1:19338');
+    expect(s.caFile).toBe(join(dataDir, 'tls', 'ca.pem'));
+    expect(s.brokers.map(({ id, port, saslPort, tlsPort, controllerPort, running, ready }) => ({ id, port, saslPort, tlsPort, controllerPort, running, ready }))).toEqual([
+      { id: 1, port: 19330, saslPort: 19333, tlsPort: 19336, controllerPort: 19340, running: true, ready: true },
+      { id: 2, port: 19331, saslPort: 19334, tlsPort: 19337, controllerPort: 19341, running: true, ready: true },
+      { id: 3, port: 19332, saslPort: 19335, tlsPort: 19338, controllerPort: 19342, running: true, ready: true },
     ]);
     expect(new Set(s.brokers.map((b) => b.pid)).size).toBe(3);
     const { brokers } = await admin.describeCluster();
@@ -146,6 +149,26 @@ describe('local Kafka cluster: 3 KRaft nodes with SASL/SCRAM', () => {
         await rm(deployment.stateDir, { recursive: true, force: true });
       }
     });
+  });
+
+  it('TLS: `modestream produce` trusts the CA of kafka.ssl.caFile; without it the self-signed chain is refused', async () => {
+    const status = await localKafkaStatus(broker);
+    const deployment = testDeployment(status.tlsBootstrap!, { MODESTREAM_KAFKA__SSL__CA_FILE: status.caFile! });
+    try {
+      const file = join(dataDir, 'tls-pairs.jsonl');
+      const pairs = makePairs(20, { seed: 10 });
+      await writeFile(file, pairs.map((p) => `${p.value.toString()}\n`).join(''));
+      const produced = await cli(['produce', file, '--no-progress'], deployment.env);
+      expect(produced.code, produced.output).toBe(0);
+      expect(produced.stdout).toContain(`produced ${pairs.length} messages`);
+      const offsets = await admin.fetchTopicOffsets(deployment.topics.pairs);
+      expect(offsets.reduce((sum, p) => sum + Number(p.high), 0)).toBeGreaterThanOrEqual(pairs.length);
+
+      const untrusting = new Kafka({ brokers: status.tlsBootstrap!.split(','), ssl: true, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+      await expect(untrusting.connect()).rejects.toThrow(/self-signed certificate/);
+    } finally {
+      await rm(deployment.stateDir, { recursive: true, force: true });
+    }
   });
 
   it('survives a SIGKILLed partition leader; `broker start` restarts only that node, which rejoins the ISR', async () => {

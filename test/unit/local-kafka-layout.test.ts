@@ -1,10 +1,13 @@
 /** The local Kafka cluster's pure parts: port scheme, voters, node dirs, server.properties (deploy/kafka). */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { clusterLayout, quorumVoters } from '../../deploy/kafka/layout.js';
 import { configuredPort, kafkaServerProperties, scramCredentialArg } from '../../deploy/kafka/properties.js';
 import { envLayer, resolveConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
+import { tlsOptions } from '../../streams/kafka.js';
 
 const props = (text: string) => new Map(text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 
@@ -38,11 +41,20 @@ describe('cluster layout', () => {
     expect(layout.saslBootstrap).toBe('127.0.0.1:19313,127.0.0.1:19314,127.0.0.1:19315');
   });
 
+  it('puts TLS ports after the SASL ports', () => {
+    const layout = clusterLayout({ dataDir: 'd', port: 100, controllerPort: 101, nodes: 2, sasl: true, tls: true });
+    expect(layout.nodes.map((n) => [n.port, n.saslPort, n.tlsPort, n.controllerPort])).toEqual([
+      [100, 102, 104, 106],
+      [101, 103, 105, 107],
+    ]);
+    expect(layout.tlsBootstrap).toBe('127.0.0.1:104,127.0.0.1:105');
+  });
+
   it('gives every port once', () => {
     for (const nodes of [1, 2, 3, 5]) {
-      for (const sasl of [false, true]) {
-        const layout = clusterLayout({ dataDir: 'd', port: 9092, controllerPort: 9093, nodes, sasl });
-        const ports = layout.nodes.flatMap((n) => [n.port, n.saslPort, n.controllerPort].filter((p) => p !== undefined));
+      for (const [sasl, tls] of [[false, false], [true, false], [false, true], [true, true]]) {
+        const layout = clusterLayout({ dataDir: 'd', port: 9092, controllerPort: 9093, nodes, sasl, tls });
+        const ports = layout.nodes.flatMap((n) => [n.port, n.saslPort, n.tlsPort, n.controllerPort].filter((p) => p !== undefined));
         expect(new Set(ports).size).toBe(ports.length);
       }
     }
@@ -84,7 +96,29 @@ describe('server.properties', () => {
     expect(p.get('sasl.enabled.mechanisms')).toBe('SCRAM-SHA-256');
     expect(p.get('listener.security.protocol.map')).toContain('SASL_PLAINTEXT:SASL_PLAINTEXT');
     expect(configuredPort(text)).toBe(100);
+    expect(p.has('listener.name.ssl.ssl.keystore.location')).toBe(false);
     expect(scramCredentialArg({ username: 'alice', password: 's3cret' })).toBe('SCRAM-SHA-256=[name=alice,password=s3cret]');
+  });
+});
+
+describe('TLS', () => {
+  it('adds an SSL listener with the PKCS12 keystore', () => {
+    const layout = clusterLayout({ dataDir: 'd', port: 100, controllerPort: 200, tls: true });
+    const p = props(kafkaServerProperties({ node: layout.nodes[0]!, nodeCount: 1, voters: layout.voters, logsDir: '/l', tls: { keystore: '/d/tls/broker.p12', keystorePassword: 'pw' } }));
+    expect(p.get('listeners')).toBe('PLAINTEXT://127.0.0.1:100,SSL://127.0.0.1:101,CONTROLLER://127.0.0.1:200');
+    expect(p.get('listener.security.protocol.map')).toBe('PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL');
+    expect(p.get('listener.name.ssl.ssl.keystore.location')).toBe('/d/tls/broker.p12');
+    expect(p.get('listener.name.ssl.ssl.keystore.type')).toBe('PKCS12');
+  });
+
+  it('kafka.ssl: true, or a CA file read into kafkajs options', () => {
+    expect(tlsOptions(resolveConfig([envLayer({ MODESTREAM_KAFKA__SSL: 'true' })]).kafka.ssl)).toBe(true);
+    const file = join(mkdtempSync(join(tmpdir(), 'modestream-ca-')), 'ca.pem');
+    writeFileSync(file, 'PEM');
+    const ssl = resolveConfig([envLayer({ MODESTREAM_KAFKA__SSL__CA_FILE: file })]).kafka.ssl;
+    expect(ssl).toEqual({ caFile: file, rejectUnauthorized: true });
+    expect(tlsOptions(ssl)).toEqual({ rejectUnauthorized: true, ca: [Buffer.from('PEM')] });
+    expect(() => tlsOptions({ caFile: `${file}.missing`, rejectUnauthorized: true })).toThrow(/kafka\.ssl\.caFile: cannot read .*ENOENT/);
   });
 });
 
