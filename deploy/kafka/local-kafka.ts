@@ -11,7 +11,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError, EnvironmentError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/logger.js';
 import type { LocalBrokerSettings } from '../../src/config.js';
@@ -197,7 +197,7 @@ export async function startLocalKafkaCluster(o: LocalKafkaOptions): Promise<Clus
 /** SIGTERM every node (Kafka's shutdown hook closes logs cleanly), then SIGKILL after stopTimeoutMs. Idempotent. */
 export async function stopLocalKafka(o: LocalKafkaOptions): Promise<StopResult> {
   const logger = o.logger ?? silentLogger;
-  const layout = layoutOf(o);
+  const layout = layoutOf({ ...o, nodes: await nodeCountOf(o) });
   const live = (await Promise.all(layout.nodes.map(async (node) => ({ node, pid: await livePid(nodePaths(node.dir)) })))).filter(
     (n): n is { node: NodeLayout; pid: number } => n.pid !== undefined,
   );
@@ -219,8 +219,9 @@ export async function stopLocalKafka(o: LocalKafkaOptions): Promise<StopResult> 
 
 /** SIGKILL one node, as a crash would (tests of broker failures). Returns its pid, or undefined if it was not running. */
 export async function killLocalKafkaNode(o: LocalKafkaOptions, id: number): Promise<number | undefined> {
-  const node = layoutOf(o).nodes.find((n) => n.id === id);
-  if (node === undefined) throw new ConfigError(`no Kafka node ${id}: the cluster has nodes 1..${o.nodes ?? 1}`);
+  const nodes = await nodeCountOf(o);
+  const node = layoutOf({ ...o, nodes }).nodes.find((n) => n.id === id);
+  if (node === undefined) throw new ConfigError(`no Kafka node ${id}: the cluster has nodes 1..${nodes}`);
   const paths = nodePaths(node.dir);
   const pid = await livePid(paths);
   if (pid === undefined) return undefined;
@@ -231,7 +232,7 @@ export async function killLocalKafkaNode(o: LocalKafkaOptions, id: number): Prom
 }
 
 export async function localKafkaStatus(o: LocalKafkaOptions): Promise<LocalKafkaStatus> {
-  const layout = layoutOf(o);
+  const layout = layoutOf({ ...o, nodes: await nodeCountOf(o) });
   const brokers = await Promise.all(
     layout.nodes.map(async (node): Promise<BrokerNodeStatus> => {
       const pid = await livePid(nodePaths(node.dir));
@@ -263,6 +264,18 @@ export async function localKafkaStatus(o: LocalKafkaOptions): Promise<LocalKafka
 
 // ---------------------------------------------------------------------------------------------------
 
+/** The node count a data dir was formatted for, if any. */
+async function formattedNodeCount(dataDir: string): Promise<number | undefined> {
+  const clusterFile = join(dataDir, CLUSTER_FILE);
+  if (existsSync(clusterFile)) return (JSON.parse(await readFile(clusterFile, 'utf8')) as { nodes: number }).nodes;
+  return existsSync(join(dataDir, 'logs', 'meta.properties')) ? 1 : undefined;
+}
+
+/** stop, status and kill follow the data dir's own node count, so `broker stop` needs no --nodes. */
+async function nodeCountOf(o: LocalKafkaOptions): Promise<number> {
+  return (await formattedNodeCount(resolve(o.dataDir))) ?? o.nodes ?? 1;
+}
+
 /**
  * Refuses a data dir laid out for another node count or SCRAM user (a quorum cannot change its voters,
  * and the credential was fixed when the storage was formatted). Returns the cluster id to format new
@@ -272,8 +285,7 @@ async function checkDataDir(layout: ClusterLayout, o: LocalKafkaOptions): Promis
   const n = layout.nodes.length;
   const clusterFile = join(layout.dataDir, CLUSTER_FILE);
   const recorded = existsSync(clusterFile) ? (JSON.parse(await readFile(clusterFile, 'utf8')) as { clusterId: string; nodes: number }) : undefined;
-  const singleFormatted = existsSync(join(layout.dataDir, 'logs', 'meta.properties'));
-  const formattedAs = recorded?.nodes ?? (singleFormatted ? 1 : undefined);
+  const formattedAs = await formattedNodeCount(layout.dataDir);
   if (formattedAs !== undefined && formattedAs !== n) {
     throw new ConfigError(
       `the Kafka data dir ${layout.dataDir} holds a ${formattedAs}-node cluster, not ${n}: use --nodes ${formattedAs}, ` +

@@ -215,7 +215,8 @@ describe('local Kafka cluster: 3 KRaft nodes with SASL/SCRAM', () => {
   it('`broker stop` stops every node', async () => {
     const before = await localKafkaStatus(broker);
     await admin.disconnect();
-    const stopped = await cli(['broker', 'stop', ...brokerArgs], brokerEnv, 120_000);
+    // No --nodes: stop follows the data dir's own node count.
+    const stopped = await cli(['broker', 'stop', '--data-dir', dataDir], {}, 120_000);
     expect(stopped.code, stopped.output).toBe(0);
     for (const b of before.brokers) expect(stopped.stdout).toContain(`node ${b.id}: stopped (pid ${b.pid})`);
     const result = await cli(['broker', 'status', '--json', ...brokerArgs], brokerEnv);
@@ -223,6 +224,11 @@ describe('local Kafka cluster: 3 KRaft nodes with SASL/SCRAM', () => {
     const after = JSON.parse(result.stdout) as LocalKafkaStatus;
     expect(after.brokers.map((b) => [b.running, b.pid])).toEqual([[false, undefined], [false, undefined], [false, undefined]]);
     for (const b of before.brokers) expect(alive(b.pid!)).toBe(false);
+
+    // The data dir keeps its node count: one node on it is refused before any JVM starts.
+    const single = await cli(['broker', 'start', '--data-dir', dataDir, '--port', String(PORT)], brokerEnv);
+    expect(single.code, single.output).toBe(2);
+    expect(single.output).toContain(`the Kafka data dir ${dataDir} holds a 3-node cluster, not 1: use --nodes 3`);
   });
 });
 
