@@ -8,7 +8,7 @@
 import type { Producer } from 'kafkajs';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
-import { createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
+import { connectClient, createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
 import { topicsOf } from './roles/registry.js';
 
 export interface ProduceItem {
@@ -34,11 +34,11 @@ export interface ProduceOptions {
 export async function openProducer(config: Config, logger: Logger): Promise<Producer> {
   const kafka = createKafka({ settings: config.kafka, logger });
   const admin = kafka.admin();
-  await admin.connect();
+  await connectClient(admin, config.kafka);
   await ensureTopics({ admin, topics: topicsOf(config), settings: config.topics, logger });
   await admin.disconnect();
   const producer = createProducer(kafka);
-  await producer.connect();
+  await connectClient(producer, config.kafka);
   return producer;
 }
 

@@ -14,7 +14,7 @@ import { errorMessage } from '../src/errors.js';
 import { initBackend } from '../src/tensor/backend.js';
 import { createCentroidStore } from '../state/centroids.js';
 import { openStateEnv } from '../state/env.js';
-import { createKafka, createProducer, partitionCount } from '../streams/kafka.js';
+import { connectClient, createKafka, createProducer, partitionCount } from '../streams/kafka.js';
 import { createLogger } from './logger.js';
 import { startRouterRole } from './roles/stages.js';
 import type { StageHealth } from '../streams/health.js';
@@ -44,11 +44,11 @@ try {
   const routing = createRoutingSource({ centroids: createCentroidStore({ env }), embedder: embedder.fingerprint, logger });
   const kafka = createKafka({ settings: config.kafka, logger: logger.child({ component: 'kafka' }) });
   const admin = kafka.admin();
-  await admin.connect();
+  await connectClient(admin, config.kafka);
   const routedPartitions = await partitionCount(admin, config.topics.routed);
   await admin.disconnect();
   const producer = createProducer(kafka);
-  await producer.connect();
+  await connectClient(producer, config.kafka);
   const stage = await startRouterRole({
     config,
     logger,

@@ -18,7 +18,7 @@ import type { ModelStore } from '../state/models.js';
 import type { ShardStore } from '../state/shards.js';
 import { createSnapshotStore } from '../state/snapshots.js';
 import type { RunningController } from '../streams/controller.js';
-import { createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
+import { connectClient, createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
 import { concatMap, lastValueFrom } from 'rxjs';
 import { openCore } from './core.js';
 import { createMetrics, subscribeMetrics, type Metrics } from './metrics.js';
@@ -57,10 +57,17 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
   const core = await openCore(config, logger);
   const kafka = createKafka({ settings: config.kafka, logger: logger.child({ component: 'kafka' }) });
   const admin = kafka.admin();
-  await admin.connect();
-  await ensureTopics({ admin, topics: topicsOf(config), settings: config.topics, logger });
   const producer = createProducer(kafka);
-  await producer.connect();
+  try {
+    // Wrong credentials end here, as one AuthenticationError, before any role consumes.
+    await connectClient(admin, config.kafka);
+    await ensureTopics({ admin, topics: topicsOf(config), settings: config.topics, logger });
+    await connectClient(producer, config.kafka);
+  } catch (err) {
+    await admin.disconnect().catch(() => undefined);
+    await core.close();
+    throw err;
+  }
   const inputs = roleInputs(config);
 
   const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep });

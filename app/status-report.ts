@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { snapshotsDirOf, type Config } from '../src/config.js';
-import { EnvironmentError } from '../src/errors.js';
+import { AuthenticationError, EnvironmentError } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { StatusReport } from '../src/status.js';
 import { createCentroidStore } from '../state/centroids.js';
@@ -15,7 +15,7 @@ import { createEventLog } from '../state/events.js';
 import { createModelStore } from '../state/models.js';
 import { createShardStore, type ShardStore } from '../state/shards.js';
 import { createSnapshotStore } from '../state/snapshots.js';
-import { createKafka } from '../streams/kafka.js';
+import { createKafka, explainKafkaError } from '../streams/kafka.js';
 import { roleInputs } from './roles/registry.js';
 import { collectStatus } from './status.js';
 import { readNodes } from './cluster/directory.js';
@@ -41,7 +41,11 @@ export async function readStatusReport(config: Config, logger: Logger, { kafka =
   const client = kafka ? createKafka({ settings: config.kafka, logger, retries: 1 }) : undefined;
   const admin = client?.admin();
   try {
-    await admin?.connect().catch(() => undefined);
+    // An unreachable broker still leaves the LMDB figures; refused credentials are a configuration error.
+    await admin?.connect().catch((err: unknown) => {
+      const explained = explainKafkaError(err, config.kafka);
+      if (explained instanceof AuthenticationError) throw explained;
+    });
     const scheduler = expertsOnly({ store, centroids, models }, config);
     const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config) });
     // The cluster as the nodes topic tells it: with no node running here, the newest heartbeat of each.

@@ -25,7 +25,13 @@ export const KafkaConfig = z
   .object({
     brokers: list(hostPort).pipe(z.array(hostPort).min(1)).default(['127.0.0.1:9092']),
     clientId: z.string().min(1).default('modestream'),
-    ssl: z.boolean().default(false),
+    /** TLS: true (the system's CAs) or a CA file for a private CA, e.g. the local broker's <dataDir>/tls/ca.pem. */
+    ssl: z
+      .union([
+        z.boolean(),
+        z.object({ caFile: z.string().min(1).optional(), rejectUnauthorized: z.boolean().default(true) }).strict(),
+      ])
+      .default(false),
     sasl: z
       .object({
         mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
@@ -337,6 +343,9 @@ export const SnapshotsConfig = z
 
 export const BackendName = z.enum(['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
 
+/** Kafka's StorageTool reads `[name=...,password=...]`: no separators, quotes or spaces inside. */
+const scramValue = z.string().regex(/^[^\s,=[\]"'\\]{1,128}$/, { message: 'expected 1-128 characters without spaces, quotes, backslashes, ",", "=", "[" or "]"' });
+
 export const LocalBrokerConfig = z
   .object({
     port: port.default(9092),
@@ -344,6 +353,12 @@ export const LocalBrokerConfig = z
     dataDir: z.string().min(1).default('.modestream/kafka'),
     heapMb: z.number().int().min(128).default(512),
     startTimeoutMs: z.number().int().positive().default(90_000),
+    /** KRaft nodes on loopback, each broker and controller (deploy/kafka/layout.ts: ports, dirs). */
+    nodes: z.number().int().min(1).max(9).default(1),
+    /** Adds a SASL_PLAINTEXT listener with this SCRAM-SHA-256 user, created when the storage is formatted. */
+    sasl: z.object({ username: scramValue, password: scramValue }).strict().optional(),
+    /** Adds an SSL listener; its self-signed CA and keystore are made with keytool into <dataDir>/tls. */
+    tls: z.boolean().default(false),
   })
   .strict();
 
@@ -464,7 +479,7 @@ export function envLayer(env: Record<string, string | undefined>): ConfigLayer {
       .slice(ENV_PREFIX.length)
       .split('__')
       .map((seg) => seg.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()));
-    setPath(values, path, parseScalar(raw));
+    setPath(values, path, parseValue(path, raw));
     origins.set(path.join('.'), name);
   }
   return { origin: 'environment', values, originOf: (p) => longestPrefix(origins, p) };
@@ -476,7 +491,7 @@ export function assignmentsLayer(origin: string, assignments: Record<string, str
   const origins = new Map<string, string>();
   for (const [path, raw] of Object.entries(assignments)) {
     if (raw === undefined) continue;
-    setPath(values, path.split('.'), typeof raw === 'string' ? parseScalar(raw) : raw);
+    setPath(values, path.split('.'), typeof raw === 'string' ? parseValue(path.split('.'), raw) : raw);
     origins.set(path, `${origin} ${path}`);
   }
   return { origin, values, originOf: (p) => longestPrefix(origins, p) };
@@ -532,6 +547,13 @@ function longestPrefix(origins: Map<string, string>, path: string): string | und
     if (hit) return hit;
   }
   return undefined;
+}
+
+/** Credentials are taken verbatim: a password such as 123456 or true must stay a string. */
+const VERBATIM = new Set(['username', 'password']);
+
+function parseValue(path: readonly string[], raw: string): unknown {
+  return VERBATIM.has(path[path.length - 1]!) ? raw : parseScalar(raw);
 }
 
 function parseScalar(raw: string): unknown {

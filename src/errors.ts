@@ -14,6 +14,9 @@ export class ModestreamError extends Error {
 /** Bad configuration or command-line input. The CLI prints the message alone and exits with code 2. */
 export class ConfigError extends ModestreamError {}
 
+/** The broker refused our credentials: a configuration problem, never retried (exit code 2, one line). */
+export class AuthenticationError extends ConfigError {}
+
 /** A component the command needs (Java, Maven, a model file, a GPU...) is missing or unusable. */
 export class EnvironmentError extends ModestreamError {}
 

@@ -39,3 +39,8 @@ export function isRebalanceError(err: unknown): boolean {
 export function isRetriableKafkaError(err: unknown): boolean {
   return chain(err).some((e) => e.retriable === true || e.name === 'KafkaJSConnectionError' || e.name === 'KafkaJSRequestTimeoutError');
 }
+
+/** The broker refused our SASL credentials (kafkajs does not retry these). */
+export function isAuthenticationError(err: unknown): boolean {
+  return chain(err).some((e) => e.name === 'KafkaJSSASLAuthenticationError' || e.type === 'SASL_AUTHENTICATION_FAILED');
+}

@@ -3,7 +3,9 @@
  * bridged into our logger, and topic creation.
  */
 import { Kafka, Partitioners, logLevel, type Admin, type Consumer, type ITopicConfig, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
-import { errorMessage } from '../src/errors.js';
+import { readFileSync } from 'node:fs';
+import { AuthenticationError, ConfigError, errorMessage } from '../src/errors.js';
+import { isAuthenticationError } from './errors.js';
 import type { KafkaSettings, TopicSettings } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 
@@ -18,7 +20,7 @@ export function createKafka({ settings, logger, retries = 12 }: CreateKafkaOptio
   const config: KafkaConfig = {
     clientId: settings.clientId,
     brokers: settings.brokers,
-    ssl: settings.ssl,
+    ssl: tlsOptions(settings.ssl),
     connectionTimeout: settings.connectionTimeoutMs,
     // Reconnect patiently: a broker restart must not crash the stages (ARCHITECTURE.md section 4).
     retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries },
@@ -26,13 +28,55 @@ export function createKafka({ settings, logger, retries = 12 }: CreateKafkaOptio
     logCreator: () => ({ namespace, level, log }) => {
       const { message, ...extra } = log;
       const fields = { kafkajs: namespace, ...extra };
-      if (level === logLevel.ERROR) logger.error(fields, message);
+      // Refused credentials reach the caller as one AuthenticationError (connectClient); kafkajs's own
+      // lines about them would only repeat it.
+      if (level === logLevel.ERROR && /authentication failed/i.test(message)) logger.debug(fields, message);
+      else if (level === logLevel.ERROR) logger.error(fields, message);
       else if (level === logLevel.WARN) logger.warn(fields, message);
       else logger.debug(fields, message);
     },
   };
-  if (settings.sasl) config.sasl = settings.sasl as SASLOptions;
+  // A copy: kafkajs stores its authenticator (a function) on the object, and the settings must stay
+  // cloneable (the router's worker threads receive the config through workerData).
+  if (settings.sasl) config.sasl = { ...settings.sasl } as SASLOptions;
   return new Kafka(config);
+}
+
+/** kafka.ssl as kafkajs's `ssl`: a CA file is read here, so a wrong path fails before any connection. */
+export function tlsOptions(ssl: KafkaSettings['ssl']): KafkaConfig['ssl'] {
+  if (typeof ssl === 'boolean') return ssl;
+  let ca: Buffer[] | undefined;
+  if (ssl.caFile !== undefined) {
+    try {
+      ca = [readFileSync(ssl.caFile)];
+    } catch (err) {
+      throw new ConfigError(`kafka.ssl.caFile: cannot read ${ssl.caFile} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`);
+    }
+  }
+  return { rejectUnauthorized: ssl.rejectUnauthorized, ...(ca ? { ca } : {}) };
+}
+
+/**
+ * Connects a kafkajs client. Wrong credentials become one AuthenticationError naming the brokers, the
+ * mechanism and the user (never the password); kafkajs gives up on them at once (not retriable).
+ */
+export async function connectClient(client: { connect(): Promise<void> }, settings: KafkaSettings): Promise<void> {
+  try {
+    await client.connect();
+  } catch (err) {
+    throw explainKafkaError(err, settings);
+  }
+}
+
+/** An authentication failure as the project's AuthenticationError; any other error unchanged. */
+export function explainKafkaError(err: unknown, settings: KafkaSettings): unknown {
+  if (!isAuthenticationError(err) || err instanceof AuthenticationError) return err;
+  const how = settings.sasl ? `SASL ${settings.sasl.mechanism.toUpperCase()} for user "${settings.sasl.username}"` : 'SASL (kafka.sasl is not set)';
+  return new AuthenticationError(
+    `Kafka at ${settings.brokers.join(',')} refused ${how}: wrong username or password? ` +
+      '(kafka.sasl.username, kafka.sasl.password or MODESTREAM_KAFKA__SASL__PASSWORD)',
+    { cause: err },
+  );
 }
 
 /**
@@ -104,8 +148,28 @@ export async function ensureTopics({ admin, topics, settings, logger }: { admin:
   const existing = new Set(await admin.listTopics());
   const missing = wanted.filter((t) => !existing.has(t.topic));
   if (missing.length === 0) return;
-  await admin.createTopics({ topics: missing, waitForLeaders: true });
+  await admin.createTopics({ topics: missing, waitForLeaders: false });
+  await waitForTopicLeaders(admin, missing.map((t) => t.topic));
   logger.info({ topics: missing.map((t) => t.topic) }, 'created topics');
+}
+
+/**
+ * Waits until every partition of the topics has a leader. kafkajs's own `waitForLeaders` asks one broker
+ * and gives up on "does not host this topic-partition", which a broker of a multi-node cluster answers
+ * until the new topic reaches its metadata cache.
+ */
+export async function waitForTopicLeaders(admin: Admin, topics: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
+      if (found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
+    if (Date.now() >= deadline) throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Sum over partitions of (end offset - start offset): how many messages a topic holds now. */

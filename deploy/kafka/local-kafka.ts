@@ -1,25 +1,36 @@
 /**
- * The local Apache Kafka broker: one node in KRaft combined mode on loopback, run from the jars that
+ * The local Apache Kafka: N nodes (default 1) in KRaft combined mode on loopback, run from the jars that
  * deploy/kafka/pom.xml pulls from Maven Central. Used by `modestream broker start|stop|status` and by the
  * integration tests' global setup, so both exercise the same code.
  *
- * Everything lives in the data dir: server.properties, log4j.properties, logs/ (Kafka's log.dirs, formatted
- * once), broker.log (the JVM's stdout+stderr) and broker.pid. The broker runs detached, so it outlives the
- * command that started it; the pid file is how a later command finds it.
+ * Everything lives in the data dir (one node: the dir itself; N nodes: <dataDir>/node-<id>, see
+ * layout.ts): server.properties, log4j.properties, logs/ (Kafka's log.dirs, formatted once), broker.log
+ * (the JVM's stdout+stderr) and broker.pid. The nodes run detached, so they outlive the command that
+ * started them; the pid files are how a later command finds them. Modules: layout.ts (ports, dirs),
+ * properties.ts (server.properties), processes.ts (JVMs, pid files), readiness.ts, environment.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants as fsConstants, existsSync, openSync, closeSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
-import { ConfigError, EnvironmentError, ModestreamError, TransientError, errorMessage } from '../../src/errors.js';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ConfigError, EnvironmentError } from '../../src/errors.js';
 import { silentLogger, type Logger } from '../../src/logger.js';
 import type { LocalBrokerSettings } from '../../src/config.js';
+import { ensureKafkaJars, javaExecutable, portIsFree } from './environment.js';
+import { HOST, clusterLayout, nodePaths, type ClusterLayout, type NodeLayout } from './layout.js';
+import { formatStorage, isBrokerProcess, kill, livePid, newClusterId, spawnBroker, terminate } from './processes.js';
+import { configuredPort, kafkaLog4jProperties, kafkaServerProperties } from './properties.js';
+import { probeBroker, waitUntilReady } from './readiness.js';
+import { ensureTlsFiles, tlsPaths } from './tls.js';
 
-export interface LocalKafkaOptions extends LocalBrokerSettings {
+export { ensureKafkaJars } from './environment.js';
+export { clusterLayout, quorumVoters, type ClusterLayout, type NodeLayout } from './layout.js';
+export { kafkaLog4jProperties, kafkaServerProperties } from './properties.js';
+
+export interface LocalKafkaOptions extends Omit<LocalBrokerSettings, 'nodes' | 'tls'> {
+  /** Nodes of the cluster; default 1. */
+  nodes?: number;
+  /** An SSL listener besides PLAINTEXT; default false. */
+  tls?: boolean;
   logger?: Logger;
   /** Where the broker jars live; default <package root>/deploy/kafka/target/libs. */
   libsDir?: string;
@@ -29,642 +40,319 @@ export interface LocalKafkaOptions extends LocalBrokerSettings {
   stopTimeoutMs?: number;
 }
 
+/** What `startLocalKafka` has always answered: node 1's pid, and whether every node was already running. */
 export interface StartResult {
   pid: number;
   alreadyRunning: boolean;
   bootstrap: string;
 }
 
+export interface ClusterStartResult {
+  bootstrap: string;
+  saslBootstrap?: string;
+  tlsBootstrap?: string;
+  /** The CA certificate TLS clients trust (kafka.ssl.caFile). */
+  caFile?: string;
+  nodes: { id: number; pid: number; alreadyRunning: boolean }[];
+}
+
 export interface StopResult {
   wasRunning: boolean;
+  /** Node 1's pid (the single broker's). */
   pid?: number;
+  /** Every node that was stopped. */
+  stopped?: { id: number; pid: number }[];
+}
+
+export interface BrokerNodeStatus {
+  id: number;
+  port: number;
+  saslPort?: number;
+  tlsPort?: number;
+  controllerPort: number;
+  pid?: number;
+  running: boolean;
+  ready: boolean;
 }
 
 export interface LocalKafkaStatus {
+  /** Every node is running... */
   running: boolean;
+  /** ...and ready. */
   ready: boolean;
+  /** Node 1's pid. */
   pid?: number;
   bootstrap: string;
+  saslBootstrap?: string;
+  tlsBootstrap?: string;
+  caFile?: string;
   dataDir: string;
+  brokers: BrokerNodeStatus[];
 }
 
-type JarOptions = Pick<LocalKafkaOptions, 'libsDir' | 'env' | 'logger'>;
-
-const HOST = '127.0.0.1';
-const MiB = 1024 * 1024;
-/** Shared by server.properties and the readiness probe, which checks every __consumer_offsets partition. */
-const OFFSETS_PARTITIONS = 4;
 const DEFAULT_STOP_TIMEOUT_MS = 30_000;
-const MVN_TIMEOUT_MS = 10 * 60_000;
-const LOG_TAIL_LINES = 20;
-const READY_POLL_MS = 300;
-/** Written into libsDir after a complete copy; holds the pom's hash so a changed pom re-copies. */
-const JARS_MARKER = '.modestream-complete';
+/** <dataDir>/cluster.json of an N > 1 cluster: the one cluster id every node is formatted with. */
+const CLUSTER_FILE = 'cluster.json';
+/** <dataDir>/scram-user: the SCRAM user the storage was formatted with (never the password). */
+const SCRAM_USER_FILE = 'scram-user';
 
-const ALTERNATIVES =
-  'Alternatives: run Kafka with Docker (docker compose -f deploy/docker-compose.yml up -d), ' +
-  'or point kafka.brokers (MODESTREAM_KAFKA__BROKERS) at an existing cluster.';
+const layoutOf = (o: LocalKafkaOptions): ClusterLayout => clusterLayout({ ...o, sasl: o.sasl !== undefined, tls: o.tls === true });
 
-// ---------------------------------------------------------------------------------------------------
-// Public API
-
-/**
- * Makes sure the broker jars are in libsDir, copying them with Maven when missing or incomplete.
- * Completeness is a marker holding the pom's hash, written only after a successful copy, because an
- * interrupted copy leaves a plausible-looking but partial directory.
- */
-export async function ensureKafkaJars(o: JarOptions = {}): Promise<string> {
-  const root = packageRoot();
-  const pom = join(root, 'deploy', 'kafka', 'pom.xml');
-  const libsDir = resolve(o.libsDir ?? join(root, 'deploy', 'kafka', 'target', 'libs'));
-  const pomHash = createHash('sha256').update(readFileSync(pom)).digest('hex');
-  const marker = join(libsDir, JARS_MARKER);
-  if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === pomHash) return libsDir;
-
-  const env = o.env ?? process.env;
-  const mvn = findExecutable('mvn', env);
-  if (mvn === undefined) {
-    throw new EnvironmentError(
-      `Maven (mvn) is not on PATH; the local Kafka broker needs it once to fetch the Kafka jars into ${libsDir}. ` +
-        `Install Maven 3.8+ and Java 17+ (Debian/Ubuntu: apt-get install maven openjdk-17-jre-headless). ${ALTERNATIVES}`,
-    );
-  }
-  const logger = o.logger ?? silentLogger;
-  logger.info({ libsDir }, 'fetching the Kafka broker jars with Maven (once)');
-  await mkdir(dirname(libsDir), { recursive: true });
-  // Copy into a scratch dir, then rename jar by jar: a broker already running from libsDir keeps its open
-  // files, and a concurrent reader never sees a half-written jar.
-  const scratch = await mkdtemp(`${libsDir}.tmp-`);
-  try {
-    const result = await runToCompletion({
-      command: mvn,
-      args: ['-q', '-B', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${scratch}`, '-DincludeScope=runtime'],
-      env,
-      cwd: dirname(pom),
-      timeoutMs: MVN_TIMEOUT_MS,
-    });
-    if (result.code !== 0) {
-      throw new EnvironmentError(
-        `mvn could not fetch the Kafka jars (${result.reason}). Is Maven Central reachable?\n${lastLines(result.output, LOG_TAIL_LINES)}`,
-        { retriable: true },
-      );
-    }
-    await mkdir(libsDir, { recursive: true });
-    for (const jar of await readdir(scratch)) await rename(join(scratch, jar), join(libsDir, jar));
-    await writeFile(marker, `${pomHash}\n`);
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
-  logger.info({ libsDir }, 'Kafka broker jars ready');
-  return libsDir;
-}
-
-/**
- * Starts the broker unless this data dir's broker is already running, and returns once kafkajs clients
- * can both reach the cluster and use consumer groups.
- */
-export async function startLocalKafka(o: LocalKafkaOptions): Promise<StartResult> {
-  const logger = o.logger ?? silentLogger;
-  const paths = brokerPaths(o.dataDir);
-  const bootstrap = bootstrapOf(o);
-
-  const existing = await livePid(paths);
-  if (existing !== undefined) {
-    const runningPort = await configuredPort(paths);
-    if (runningPort !== undefined && runningPort !== o.port) {
-      throw new ConfigError(
-        `the broker of ${paths.dataDir} (pid ${existing}) already runs on port ${runningPort}, not ${o.port}; ` +
-          'stop it first to change ports',
-      );
-    }
-    // Possibly still starting (another command launched it a moment ago): wait for it like a fresh start.
-    await waitUntilReady({
-      bootstrap,
-      deadline: Date.now() + o.startTimeoutMs,
-      exitReason: () => (isBrokerProcess(existing, paths) ? undefined : 'the process is gone'),
-      logFile: paths.logFile,
-    });
-    logger.info({ pid: existing, bootstrap }, 'local Kafka already running');
-    return { pid: existing, alreadyRunning: true, bootstrap };
-  }
-
-  for (const [setting, port] of [['port', o.port], ['controllerPort', o.controllerPort]] as const) {
-    if (!(await portIsFree(port))) {
-      throw new EnvironmentError(
-        `port ${port} on ${HOST} (localBroker.${setting}) is already in use by another process, not by the broker ` +
-          `of ${paths.dataDir}. Stop that process (perhaps a broker left over from an earlier run; ` +
-          `\`ss -ltnp 'sport = :${port}'\` shows it) or choose another localBroker.${setting}.`,
-      );
-    }
-  }
-
-  const env = o.env ?? process.env;
-  const java = javaExecutable(env);
-  const libsDir = await ensureKafkaJars(o);
-  const deadline = Date.now() + o.startTimeoutMs;
-
-  await mkdir(paths.logsDir, { recursive: true });
-  await writeFile(paths.propsFile, kafkaServerProperties({ port: o.port, controllerPort: o.controllerPort, logsDir: paths.logsDir }));
-  await writeFile(paths.log4jFile, kafkaLog4jProperties());
-  const classpath = join(libsDir, '*');
-
-  if (!existsSync(join(paths.logsDir, 'meta.properties'))) {
-    await formatStorage({ java, classpath, paths, env, deadline, logger });
-  }
-
-  // Keep the previous run's log for post-mortems; the tail we report on failure is this run's alone.
-  if (existsSync(paths.logFile)) await rename(paths.logFile, `${paths.logFile}.1`);
-  const child = spawnBroker({ java, classpath, heapMb: o.heapMb, paths, env });
-  let exit: string | undefined;
-  child.once('exit', (code, signal) => (exit = signal === null ? `exit code ${code}` : `killed by ${signal}`));
-  child.once('error', (err) => (exit = `could not run ${java}: ${err.message}`));
-  const pid = child.pid;
-  if (pid === undefined) {
-    await new Promise((r) => setImmediate(r)); // the 'error' event carries the reason
-    throw new EnvironmentError(`could not start the Kafka broker: ${exit ?? 'no pid'}`);
-  }
-  await writeFile(paths.pidFile, `${pid}\n`);
-  logger.info({ pid, bootstrap, dataDir: paths.dataDir }, 'local Kafka starting');
-
-  try {
-    await waitUntilReady({ bootstrap, deadline, exitReason: () => exit, logFile: paths.logFile });
-  } catch (err) {
-    // A half-started JVM would hold the ports and the pid file; a retry must find a clean slate.
-    await terminate(pid, paths, 5_000);
-    await rm(paths.pidFile, { force: true });
-    throw err;
-  }
-  logger.info({ pid, bootstrap }, 'local Kafka ready');
-  return { pid, alreadyRunning: false, bootstrap };
-}
-
-/** SIGTERM (Kafka's shutdown hook closes logs cleanly), then SIGKILL after stopTimeoutMs. Idempotent. */
-export async function stopLocalKafka(o: LocalKafkaOptions): Promise<StopResult> {
-  const logger = o.logger ?? silentLogger;
-  const paths = brokerPaths(o.dataDir);
-  const pid = await livePid(paths);
-  if (pid === undefined) return { wasRunning: false };
-  logger.info({ pid }, 'stopping local Kafka');
-  const how = await terminate(pid, paths, o.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
-  await rm(paths.pidFile, { force: true });
-  if (how === 'killed') logger.warn({ pid }, 'local Kafka did not stop after SIGTERM; killed it');
-  else logger.info({ pid }, 'local Kafka stopped');
-  return { wasRunning: true, pid };
-}
-
-export async function localKafkaStatus(o: LocalKafkaOptions): Promise<LocalKafkaStatus> {
-  const paths = brokerPaths(o.dataDir);
-  const bootstrap = bootstrapOf(o);
-  const pid = await livePid(paths);
-  if (pid === undefined) return { running: false, ready: false, bootstrap, dataDir: paths.dataDir };
-  const ready = await probeBroker(bootstrap, 5_000).then(
-    () => true,
-    () => false,
-  );
-  return { running: true, ready, pid, bootstrap, dataDir: paths.dataDir };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Configuration (pure builders)
-
-export function kafkaServerProperties(o: { port: number; controllerPort: number; logsDir: string }): string {
-  const controller = `${HOST}:${o.controllerPort}`;
-  const lines = [
-    '# Written by modestream (deploy/kafka/local-kafka.ts) at every start; edits are overwritten.',
-    '# Single node, KRaft combined mode: this process is both the broker and the metadata quorum.',
-    'node.id=1',
-    'process.roles=broker,controller',
-    `controller.quorum.voters=1@${controller}`,
-    'controller.listener.names=CONTROLLER',
-    '# Loopback only: a development broker without authentication must not be reachable from the network.',
-    `listeners=PLAINTEXT://${HOST}:${o.port},CONTROLLER://${controller}`,
-    `advertised.listeners=PLAINTEXT://${HOST}:${o.port}`,
-    'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    `log.dirs=${escapeProperty(o.logsDir)}`,
-    '',
-    '# The defaults (3) cannot be met by one node: without these the group coordinator never becomes available.',
-    'offsets.topic.replication.factor=1',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    '# Fewer internal partitions (default 50) make the first consumer group start in seconds on 2 cores.',
-    `offsets.topic.num.partitions=${OFFSETS_PARTITIONS}`,
-    `transaction.state.log.num.partitions=${OFFSETS_PARTITIONS}`,
-    '# No 3 s wait for more members before the first rebalance: there is one consumer per group in tests.',
-    'group.initial.rebalance.delay.ms=0',
-    '# Tests use short sessions so a group recovers quickly from a kill -9 (broker default minimum: 6 s).',
-    'group.min.session.timeout.ms=1000',
-    '# Topics are created explicitly with their intended partition counts; a typo must fail, not create one.',
-    'auto.create.topics.enable=false',
-    `# Room for large records (image-caption pairs with inline images). Consumers' maxBytesPerPartition must match.`,
-    `message.max.bytes=${16 * MiB}`,
-    `replica.fetch.max.bytes=${16 * MiB}`,
-    '',
-    '# Sized for a small machine: the defaults (3 network, 8 I/O threads) only add contention on 2 cores.',
-    'num.network.threads=2',
-    'num.io.threads=4',
-    '# The log cleaner (compacted control topic) allocates this buffer up front; 128 MiB is a quarter of a 512 MiB heap.',
-    `log.cleaner.dedupe.buffer.size=${32 * MiB}`,
-  ];
-  return `${lines.join('\n')}\n`;
-}
-
-/** Console logging at INFO (the JVM's stdout goes to broker.log), minus the per-request chatter. */
-export function kafkaLog4jProperties(): string {
-  return [
-    'log4j.rootLogger=INFO, stdout',
-    'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
-    'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
-    'log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n',
-    'log4j.logger.kafka.request.logger=WARN',
-    'log4j.logger.state.change.logger=WARN',
-    // Config dumps of the broker's internal clients, hundreds of lines at each start.
-    'log4j.logger.org.apache.kafka.clients=WARN',
-    '',
-  ].join('\n');
-}
-
-/** Java properties treat backslash as an escape (Windows paths). */
-function escapeProperty(value: string): string {
-  return value.replace(/\\/g, '\\\\');
-}
-
-/**
- * A KRaft cluster id: 16 random bytes in unpadded base64url, as Kafka's Uuid prints them. Ids starting
- * with '-' are redrawn (Kafka's Uuid.randomUuid does the same) because StorageTool would read one as a flag.
- */
-function newClusterId(): string {
-  for (;;) {
-    const id = randomBytes(16).toString('base64url');
-    if (!id.startsWith('-')) return id;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Processes
-
-interface BrokerPaths {
-  dataDir: string;
-  logsDir: string;
-  propsFile: string;
-  log4jFile: string;
-  pidFile: string;
-  logFile: string;
-}
-
-function brokerPaths(dataDir: string): BrokerPaths {
-  const dir = resolve(dataDir);
+/** The bootstrap lists and CA file a client needs, for results and status. */
+function endpointsOf(layout: ClusterLayout) {
   return {
-    dataDir: dir,
-    logsDir: join(dir, 'logs'),
-    propsFile: join(dir, 'server.properties'),
-    log4jFile: join(dir, 'log4j.properties'),
-    pidFile: join(dir, 'broker.pid'),
-    logFile: join(dir, 'broker.log'),
+    bootstrap: layout.bootstrap,
+    ...(layout.saslBootstrap ? { saslBootstrap: layout.saslBootstrap } : {}),
+    ...(layout.tlsBootstrap ? { tlsBootstrap: layout.tlsBootstrap, caFile: tlsPaths(layout.dataDir).caFile } : {}),
   };
 }
 
-function bootstrapOf(o: { port: number }): string {
-  return `${HOST}:${o.port}`;
+/** Starts the cluster; see startLocalKafkaCluster. Kept for callers that run one node. */
+export async function startLocalKafka(o: LocalKafkaOptions): Promise<StartResult> {
+  const result = await startLocalKafkaCluster(o);
+  return { pid: result.nodes[0]!.pid, alreadyRunning: result.nodes.every((n) => n.alreadyRunning), bootstrap: result.bootstrap };
 }
 
-/** The client port in the data dir's server.properties, i.e. the one the running broker was started with. */
-async function configuredPort(paths: BrokerPaths): Promise<number | undefined> {
-  const text = await readFile(paths.propsFile, 'utf8').catch(() => '');
-  const match = /^listeners=PLAINTEXT:\/\/[^,\n]*:(\d+)/m.exec(text);
-  return match?.[1] === undefined ? undefined : Number(match[1]);
-}
+/**
+ * Starts every node of this data dir that is not running (running ones are left alone), and returns once
+ * kafkajs clients can reach all of them and use consumer groups.
+ */
+export async function startLocalKafkaCluster(o: LocalKafkaOptions): Promise<ClusterStartResult> {
+  const logger = o.logger ?? silentLogger;
+  const layout = layoutOf(o);
+  const clusterId = await checkDataDir(layout, o);
 
-/** StorageTool's main calls System.exit, so it runs as its own short JVM. */
-async function formatStorage(o: {
-  java: string;
-  classpath: string;
-  paths: BrokerPaths;
-  env: NodeJS.ProcessEnv;
-  deadline: number;
-  logger: Logger;
-}): Promise<void> {
-  const clusterId = newClusterId();
-  o.logger.info({ clusterId, logsDir: o.paths.logsDir }, 'formatting Kafka storage');
-  const result = await runToCompletion({
-    command: o.java,
-    // A one-shot tool: the C1-only JIT and serial GC start fastest.
-    args: [
-      '-Xmx256m',
-      '-XX:TieredStopAtLevel=1',
-      '-XX:+UseSerialGC',
-      `-Dlog4j.configuration=file:${o.paths.log4jFile}`,
-      '-cp',
-      o.classpath,
-      'kafka.tools.StorageTool',
-      'format',
-      '-t',
-      clusterId,
-      '-c',
-      o.paths.propsFile,
-    ],
-    env: o.env,
-    cwd: o.paths.dataDir,
-    timeoutMs: Math.max(1, o.deadline - Date.now()),
-  });
-  if (result.code !== 0) {
-    throw new EnvironmentError(
-      `formatting Kafka storage in ${o.paths.logsDir} failed (${result.reason}):\n${lastLines(result.output, LOG_TAIL_LINES)}`,
-    );
+  const running = new Map<number, number>();
+  for (const node of layout.nodes) {
+    const paths = nodePaths(node.dir);
+    const pid = await livePid(paths);
+    if (pid === undefined) continue;
+    const runningPort = configuredPort(await readFile(paths.propsFile, 'utf8').catch(() => ''));
+    if (runningPort !== undefined && runningPort !== node.port) {
+      throw new ConfigError(
+        `the broker of ${node.dir} (pid ${pid}) already runs on port ${runningPort}, not ${node.port}; stop it first to change ports`,
+      );
+    }
+    running.set(node.id, pid);
   }
-}
+  const toStart = layout.nodes.filter((node) => !running.has(node.id));
+  for (const node of toStart) await checkPortsFree(node);
 
-function spawnBroker(o: { java: string; classpath: string; heapMb: number; paths: BrokerPaths; env: NodeJS.ProcessEnv }): ChildProcess {
-  const out = openSync(o.paths.logFile, 'a');
-  try {
-    const child = spawn(
-      o.java,
-      [
-        `-Xms${o.heapMb}m`,
-        `-Xmx${o.heapMb}m`,
-        // kafka-server-start.sh's JVM settings.
-        '-XX:+UseG1GC',
-        '-XX:MaxGCPauseMillis=20',
-        '-XX:InitiatingHeapOccupancyPercent=35',
-        '-XX:+ExplicitGCInvokesConcurrent',
-        '-XX:+ExitOnOutOfMemoryError',
-        '-Djava.awt.headless=true',
-        `-Dlog4j.configuration=file:${o.paths.log4jFile}`,
-        '-cp',
-        o.classpath,
-        'kafka.Kafka',
-        o.paths.propsFile,
-      ],
-      // Detached (own session) so the broker outlives this process and its terminal's Ctrl-C.
-      { cwd: o.paths.dataDir, env: o.env, detached: true, stdio: ['ignore', out, out] },
-    );
-    child.unref();
-    return child;
-  } finally {
-    closeSync(out); // the child holds its own copy
+  const deadline = Date.now() + o.startTimeoutMs;
+  const spawned = new Map<number, { pid: number; exit?: string }>();
+  if (toStart.length > 0) {
+    const env = o.env ?? process.env;
+    const java = javaExecutable(env);
+    const classpath = join(await ensureKafkaJars(o), '*');
+    const tls = o.tls ? await ensureTlsFiles({ dataDir: layout.dataDir, java, env, logger }) : undefined;
+    try {
+      for (const node of toStart) {
+        const paths = nodePaths(node.dir);
+        await mkdir(paths.logsDir, { recursive: true });
+        await writeFile(paths.propsFile, kafkaServerProperties({ node, nodeCount: layout.nodes.length, voters: layout.voters, logsDir: paths.logsDir, tls }));
+        await writeFile(paths.log4jFile, kafkaLog4jProperties());
+        if (!existsSync(join(paths.logsDir, 'meta.properties'))) {
+          await formatStorage({ java, classpath, paths, clusterId: clusterId ?? newClusterId(), sasl: o.sasl, env, deadline, logger });
+        }
+        // Keep the previous run's log for post-mortems; the tail we report on failure is this run's alone.
+        if (existsSync(paths.logFile)) await rename(paths.logFile, `${paths.logFile}.1`);
+        const child = spawnBroker({ java, classpath, heapMb: o.heapMb, paths, env });
+        const entry: { pid: number; exit?: string } = { pid: child.pid ?? 0 };
+        child.once('exit', (code, signal) => (entry.exit = signal === null ? `exit code ${code}` : `killed by ${signal}`));
+        child.once('error', (err) => (entry.exit = `could not run ${java}: ${err.message}`));
+        if (child.pid === undefined) {
+          await new Promise((r) => setImmediate(r)); // the 'error' event carries the reason
+          throw new EnvironmentError(`could not start Kafka node ${node.id}: ${entry.exit ?? 'no pid'}`);
+        }
+        spawned.set(node.id, entry);
+        await writeFile(paths.pidFile, `${child.pid}\n`);
+        logger.info({ node: node.id, pid: child.pid, port: node.port, dir: node.dir }, 'local Kafka node starting');
+      }
+    } catch (err) {
+      await stopSpawned(layout, spawned);
+      throw err;
+    }
   }
-}
 
-/** The pid from the pid file if that process is this data dir's broker; a stale pid file is removed. */
-async function livePid(paths: BrokerPaths): Promise<number | undefined> {
-  let text: string;
+  // Nodes already running may themselves be starting (another command launched them a moment ago):
+  // every start waits for the whole cluster.
   try {
-    text = await readFile(paths.pidFile, 'utf8');
+    await waitUntilReady({
+      bootstrap: layout.bootstrap,
+      nodeIds: layout.nodes.map((n) => n.id),
+      deadline,
+      exitReason: () => exitedNode(layout, spawned, running),
+      logFiles: layout.nodes.map((n) => nodePaths(n.dir).logFile),
+    });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // Half-started JVMs would hold the ports and the pid files; a retry must find a clean slate.
+    await stopSpawned(layout, spawned);
     throw err;
   }
-  const pid = Number.parseInt(text.trim(), 10);
-  if (Number.isInteger(pid) && pid > 0 && isBrokerProcess(pid, paths)) return pid;
-  await rm(paths.pidFile, { force: true });
-  return undefined;
+  const nodes = layout.nodes.map((n) => ({ id: n.id, pid: running.get(n.id) ?? spawned.get(n.id)!.pid, alreadyRunning: running.has(n.id) }));
+  logger.info({ bootstrap: layout.bootstrap, nodes }, toStart.length === 0 ? 'local Kafka already running' : 'local Kafka ready');
+  return { ...endpointsOf(layout), nodes };
 }
 
-/**
- * Whether pid is alive and (where /proc exists) is the kafka.Kafka JVM of this data dir, so a pid reused
- * by an unrelated process after a reboot is not mistaken for the broker. A zombie counts as dead: an
- * orphaned broker that exited may wait for a reaper that some container inits never run.
- */
-function isBrokerProcess(pid: number, paths: BrokerPaths): boolean {
-  if (existsSync('/proc/self/stat')) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // The state letter follows the parenthesised command name, which may itself contain ')'.
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      return cmdline.includes('kafka.Kafka') && cmdline.includes(paths.propsFile);
-    } catch {
-      return false;
-    }
-  }
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function terminate(pid: number, paths: BrokerPaths, graceMs: number): Promise<'stopped' | 'killed'> {
-  signal(pid, 'SIGTERM');
-  if (await waitForExit(pid, paths, graceMs)) return 'stopped';
-  signal(pid, 'SIGKILL');
-  if (await waitForExit(pid, paths, 10_000)) return 'killed';
-  throw new ModestreamError(`Kafka broker pid ${pid} survived SIGKILL`);
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-  }
-}
-
-async function waitForExit(pid: number, paths: BrokerPaths, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (isBrokerProcess(pid, paths)) {
-    if (Date.now() >= deadline) return false;
-    await sleep(100);
-  }
-  return true;
-}
-
-interface RunResult {
-  code: number | null;
-  reason: string;
-  output: string;
-}
-
-/** Runs a command to completion, capturing stdout and stderr together (for error messages). */
-function runToCompletion(o: { command: string; args: string[]; env: NodeJS.ProcessEnv; cwd: string; timeoutMs: number }): Promise<RunResult> {
-  return new Promise((done) => {
-    const child = spawn(o.command, o.args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => chunks.push(c));
-    child.stderr.on('data', (c: Buffer) => chunks.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs);
-    const output = () => Buffer.concat(chunks).toString('utf8');
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      done({ code: null, reason: err.message, output: output() });
-    });
-    child.once('close', (code, sig) => {
-      clearTimeout(timer);
-      const reason = sig === null ? `exit code ${code}` : `killed by ${sig}${sig === 'SIGKILL' ? ` after ${o.timeoutMs} ms` : ''}`;
-      done({ code, reason, output: output() });
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Environment
-
-/** Mirrors Kafka's own scripts: $JAVA_HOME/bin/java when set, else java on PATH. */
-function javaExecutable(env: NodeJS.ProcessEnv): string {
-  const home = env.JAVA_HOME;
-  if (home !== undefined && home !== '' && isExecutable(join(home, 'bin', 'java'))) return join(home, 'bin', 'java');
-  const java = findExecutable('java', env);
-  if (java !== undefined) return java;
-  throw new EnvironmentError(
-    'Java is not installed (no java on PATH, JAVA_HOME unset); the local Kafka broker needs Java 17+ ' +
-      `(Debian/Ubuntu: apt-get install openjdk-17-jre-headless maven). ${ALTERNATIVES}`,
+/** SIGTERM every node (Kafka's shutdown hook closes logs cleanly), then SIGKILL after stopTimeoutMs. Idempotent. */
+export async function stopLocalKafka(o: LocalKafkaOptions): Promise<StopResult> {
+  const logger = o.logger ?? silentLogger;
+  const layout = layoutOf({ ...o, nodes: await nodeCountOf(o) });
+  const live = (await Promise.all(layout.nodes.map(async (node) => ({ node, pid: await livePid(nodePaths(node.dir)) })))).filter(
+    (n): n is { node: NodeLayout; pid: number } => n.pid !== undefined,
   );
+  if (live.length === 0) return { wasRunning: false };
+  // All at once: stopped one by one, the last voters would wait for a quorum that is already gone.
+  await Promise.all(
+    live.map(async ({ node, pid }) => {
+      const paths = nodePaths(node.dir);
+      logger.info({ node: node.id, pid }, 'stopping local Kafka node');
+      const how = await terminate(pid, paths, o.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+      await rm(paths.pidFile, { force: true });
+      if (how === 'killed') logger.warn({ node: node.id, pid }, 'local Kafka node did not stop after SIGTERM; killed it');
+      else logger.info({ node: node.id, pid }, 'local Kafka node stopped');
+    }),
+  );
+  const stopped = live.map(({ node, pid }) => ({ id: node.id, pid }));
+  return { wasRunning: true, pid: stopped.find((s) => s.id === 1)?.pid ?? stopped[0]!.pid, stopped };
 }
 
-function findExecutable(name: string, env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    if (isExecutable(candidate)) return candidate;
+/** SIGKILL one node, as a crash would (tests of broker failures). Returns its pid, or undefined if it was not running. */
+export async function killLocalKafkaNode(o: LocalKafkaOptions, id: number): Promise<number | undefined> {
+  const nodes = await nodeCountOf(o);
+  const node = layoutOf({ ...o, nodes }).nodes.find((n) => n.id === id);
+  if (node === undefined) throw new ConfigError(`no Kafka node ${id}: the cluster has nodes 1..${nodes}`);
+  const paths = nodePaths(node.dir);
+  const pid = await livePid(paths);
+  if (pid === undefined) return undefined;
+  await kill(pid, paths);
+  await rm(paths.pidFile, { force: true });
+  (o.logger ?? silentLogger).warn({ node: id, pid }, 'local Kafka node killed');
+  return pid;
+}
+
+export async function localKafkaStatus(o: LocalKafkaOptions): Promise<LocalKafkaStatus> {
+  const layout = layoutOf({ ...o, nodes: await nodeCountOf(o) });
+  const brokers = await Promise.all(
+    layout.nodes.map(async (node): Promise<BrokerNodeStatus> => {
+      const pid = await livePid(nodePaths(node.dir));
+      const ready =
+        pid !== undefined &&
+        (await probeBroker(`${HOST}:${node.port}`, { nodeIds: [node.id], requestTimeoutMs: 5_000 }).then(
+          () => true,
+          () => false,
+        ));
+      const ports = {
+        port: node.port,
+        ...(node.saslPort !== undefined ? { saslPort: node.saslPort } : {}),
+        ...(node.tlsPort !== undefined ? { tlsPort: node.tlsPort } : {}),
+        controllerPort: node.controllerPort,
+      };
+      return { id: node.id, ...ports, ...(pid !== undefined ? { pid } : {}), running: pid !== undefined, ready };
+    }),
+  );
+  const pid = brokers[0]!.pid;
+  return {
+    running: brokers.every((b) => b.running),
+    ready: brokers.every((b) => b.ready),
+    ...(pid !== undefined ? { pid } : {}),
+    ...endpointsOf(layout),
+    dataDir: layout.dataDir,
+    brokers,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+/** The node count a data dir was formatted for, if any. */
+async function formattedNodeCount(dataDir: string): Promise<number | undefined> {
+  const clusterFile = join(dataDir, CLUSTER_FILE);
+  if (existsSync(clusterFile)) return (JSON.parse(await readFile(clusterFile, 'utf8')) as { nodes: number }).nodes;
+  return existsSync(join(dataDir, 'logs', 'meta.properties')) ? 1 : undefined;
+}
+
+/** stop, status and kill follow the data dir's own node count, so `broker stop` needs no --nodes. */
+async function nodeCountOf(o: LocalKafkaOptions): Promise<number> {
+  return (await formattedNodeCount(resolve(o.dataDir))) ?? o.nodes ?? 1;
+}
+
+/**
+ * Refuses a data dir laid out for another node count or SCRAM user (a quorum cannot change its voters,
+ * and the credential was fixed when the storage was formatted). Returns the cluster id to format new
+ * nodes with: the recorded one for N > 1, undefined (a fresh id) for one node.
+ */
+async function checkDataDir(layout: ClusterLayout, o: LocalKafkaOptions): Promise<string | undefined> {
+  const n = layout.nodes.length;
+  const clusterFile = join(layout.dataDir, CLUSTER_FILE);
+  const recorded = existsSync(clusterFile) ? (JSON.parse(await readFile(clusterFile, 'utf8')) as { clusterId: string; nodes: number }) : undefined;
+  const formattedAs = await formattedNodeCount(layout.dataDir);
+  if (formattedAs !== undefined && formattedAs !== n) {
+    throw new ConfigError(
+      `the Kafka data dir ${layout.dataDir} holds a ${formattedAs}-node cluster, not ${n}: use --nodes ${formattedAs}, ` +
+        'or another localBroker.dataDir (or stop it and delete the dir) for a new cluster',
+    );
+  }
+  const userFile = join(layout.dataDir, SCRAM_USER_FILE);
+  const formatted = layout.nodes.some((node) => existsSync(join(nodePaths(node.dir).logsDir, 'meta.properties')));
+  if (formatted) {
+    const user = existsSync(userFile) ? (await readFile(userFile, 'utf8')).trim() : undefined;
+    if (user !== o.sasl?.username) {
+      const had = user === undefined ? 'without SASL' : `with SCRAM user "${user}"`;
+      throw new ConfigError(
+        `the Kafka data dir ${layout.dataDir} was formatted ${had}; SCRAM credentials are set when the storage is formatted, ` +
+          'so use another localBroker.dataDir (or stop it and delete the dir) to change localBroker.sasl',
+      );
+    }
+  } else {
+    await mkdir(layout.dataDir, { recursive: true });
+    if (o.sasl) await writeFile(userFile, `${o.sasl.username}\n`);
+    else await rm(userFile, { force: true });
+  }
+  if (n === 1) return undefined;
+  if (recorded) return recorded.clusterId;
+  const clusterId = newClusterId();
+  await writeFile(clusterFile, `${JSON.stringify({ clusterId, nodes: n })}\n`);
+  return clusterId;
+}
+
+async function checkPortsFree(node: NodeLayout): Promise<void> {
+  const ports: [string, number | undefined][] = [
+    ['port', node.port],
+    ['sasl port', node.saslPort],
+    ['tls port', node.tlsPort],
+    ['controllerPort', node.controllerPort],
+  ];
+  for (const [setting, port] of ports) {
+    if (port === undefined || (await portIsFree(port))) continue;
+    throw new EnvironmentError(
+      `port ${port} on ${HOST} (node ${node.id}'s ${setting}, from localBroker.port/controllerPort) is already in use by another process, ` +
+        `not by the broker of ${node.dir}. Stop that process (perhaps a broker left over from an earlier run; ` +
+        `\`ss -ltnp 'sport = :${port}'\` shows it) or choose another localBroker.port / controllerPort.`,
+    );
+  }
+}
+
+function exitedNode(
+  layout: ClusterLayout,
+  spawned: ReadonlyMap<number, { exit?: string }>,
+  running: ReadonlyMap<number, number>,
+): { reason: string; logFile: string } | undefined {
+  for (const node of layout.nodes) {
+    const paths = nodePaths(node.dir);
+    const exit = spawned.get(node.id)?.exit;
+    if (exit !== undefined) return { reason: layout.nodes.length === 1 ? exit : `node ${node.id}: ${exit}`, logFile: paths.logFile };
+    const pid = running.get(node.id);
+    if (pid !== undefined && !isBrokerProcess(pid, paths)) return { reason: `node ${node.id}: the process is gone`, logFile: paths.logFile };
   }
   return undefined;
 }
 
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, fsConstants.X_OK);
-    return statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** The directory of the package.json named "modestream": the module runs from deploy/ and from dist/deploy/. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'modestream') return dir;
-      } catch {
-        // an unreadable package.json is not ours; keep walking
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new EnvironmentError(`cannot find the modestream package root above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-}
-
-/** Whether 127.0.0.1:port can be bound now; more reliable than connecting, which misses unlistened binds. */
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.once('error', () => done(false));
-    server.listen({ port, host: HOST }, () => server.close(() => done(true)));
-  });
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Readiness
-
-/**
- * Group ids whose coordinator partitions cover all of __consumer_offsets. Kafka maps a group to
- * partition abs(javaStringHashCode(groupId)) % offsets.topic.num.partitions; probing one group per
- * partition means no consumer started after readiness meets a coordinator that is still loading.
- */
-function probeGroupIds(): string[] {
-  const byPartition = new Map<number, string>();
-  for (let i = 0; byPartition.size < OFFSETS_PARTITIONS; i++) {
-    const id = `modestream-readiness-${i}`;
-    const p = javaAbs(javaStringHash(id)) % OFFSETS_PARTITIONS;
-    if (!byPartition.has(p)) byPartition.set(p, id);
-  }
-  return [...byPartition.values()];
-}
-
-function javaStringHash(s: string): number {
-  let h = 0;
-  for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0;
-  return h;
-}
-
-/** Kafka's Utils.abs: Integer.MIN_VALUE maps to 0 rather than staying negative. */
-function javaAbs(n: number): number {
-  return n === -2147483648 ? 0 : Math.abs(n);
-}
-
-/** One attempt: metadata works and every group coordinator partition answers. Throws otherwise. */
-async function probeBroker(bootstrap: string, requestTimeoutMs: number): Promise<void> {
-  const kafka = new Kafka({
-    clientId: 'modestream-broker-probe',
-    brokers: [bootstrap],
-    // Refused connections are expected while polling; kafkajs would log each one as an error.
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1_000,
-    requestTimeout: requestTimeoutMs,
-    retry: { retries: 0 },
-  });
-  const admin = kafka.admin({ retry: { retries: 0 } });
-  try {
-    await admin.connect();
-    await admin.describeCluster();
-    // Looking up a coordinator also creates __consumer_offsets on first use.
-    await admin.describeGroups(probeGroupIds());
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-}
-
-async function waitUntilReady(o: {
-  bootstrap: string;
-  deadline: number;
-  /** Why the broker process is gone, or undefined while it lives. */
-  exitReason: () => string | undefined;
-  logFile: string;
-}): Promise<void> {
-  let lastError: unknown;
-  for (;;) {
-    const exited = o.exitReason();
-    if (exited !== undefined) {
-      throw new EnvironmentError(
-        `the Kafka broker stopped during start-up (${exited}). Last lines of ${o.logFile}:\n${await tailFile(o.logFile)}`,
-      );
-    }
-    try {
-      await probeBroker(o.bootstrap, 5_000);
-      return;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() >= o.deadline) {
-      throw new TransientError(
-        `the Kafka broker at ${o.bootstrap} was not ready in time (last probe: ${errorMessage(lastError)}); ` +
-          `raise localBroker.startTimeoutMs on a slow machine. Last lines of ${o.logFile}:\n${await tailFile(o.logFile)}`,
-        { cause: lastError },
-      );
-    }
-    await sleep(READY_POLL_MS);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Small helpers
-
-async function tailFile(file: string, lines = LOG_TAIL_LINES): Promise<string> {
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch {
-    return '(no log)';
-  }
-  try {
-    const { size } = await handle.stat();
-    const length = Math.min(size, 64 * 1024);
-    const buf = Buffer.alloc(length);
-    await handle.read(buf, 0, length, size - length);
-    return lastLines(buf.toString('utf8'), lines);
-  } finally {
-    await handle.close();
-  }
-}
-
-function lastLines(text: string, n: number): string {
-  return text.trimEnd().split('\n').slice(-n).join('\n');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+async function stopSpawned(layout: ClusterLayout, spawned: ReadonlyMap<number, { pid: number }>): Promise<void> {
+  await Promise.all(
+    [...spawned].map(async ([id, { pid }]) => {
+      const paths = nodePaths(layout.nodes.find((n) => n.id === id)!.dir);
+      await terminate(pid, paths, 5_000).catch(() => undefined);
+      await rm(paths.pidFile, { force: true });
+    }),
+  );
 }
