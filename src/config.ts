@@ -71,7 +71,8 @@ export const TopicsConfig = z
     sample: topicName.default('modestream.sample'),
     pairsPartitions: z.number().int().min(1).default(4),
     routedPartitions: z.number().int().min(1).default(4),
-    replicationFactor: z.number().int().min(1).default(1),
+    /** Unset: the brokers' default.replication.factor (the local cluster sets min(3, nodes)). */
+    replicationFactor: z.number().int().min(1).optional(),
     /** Create missing topics at start-up (off where an admin owns the cluster's topics). */
     create: z.boolean().default(true),
   })

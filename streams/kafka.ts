@@ -142,7 +142,8 @@ export async function ensureTopics({ admin, topics, settings, logger }: { admin:
   const wanted: ITopicConfig[] = topics.map(({ topic, numPartitions, configs = {} }) => ({
     topic,
     numPartitions,
-    replicationFactor: settings.replicationFactor,
+    // Absent: kafkajs sends -1 and the broker applies its default.replication.factor.
+    ...(settings.replicationFactor !== undefined ? { replicationFactor: settings.replicationFactor } : {}),
     configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
   }));
   const existing = new Set(await admin.listTopics());
