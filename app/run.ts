@@ -16,11 +16,12 @@ import { createEventLog, type EventLog } from '../state/events.js';
 import type { ModelStore } from '../state/models.js';
 import type { ShardStore } from '../state/shards.js';
 import { createSnapshotStore } from '../state/snapshots.js';
-import type { RunningController } from '../streams/controller.js';
 import { createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
 import { concatMap, lastValueFrom } from 'rxjs';
+import { followControl } from './control.js';
 import { openCore } from './core.js';
 import { createMetrics, subscribeMetrics, type Metrics } from './metrics.js';
+import type { ControllerRole } from './roles/controller.js';
 import { ROLES, roleInputs, topicsOf } from './roles/registry.js';
 import type { RoleName, RunningRole } from './roles/role.js';
 import { consumerPositions } from './status.js';
@@ -34,7 +35,7 @@ export interface App {
   readonly store: ShardStore;
   readonly centroids: CentroidStore;
   readonly models: ModelStore;
-  readonly controller?: RunningController;
+  readonly controller?: ControllerRole;
   readonly scheduler?: RunningScheduler;
   readonly events: EventLog;
   stop(): Promise<void>;
@@ -56,6 +57,9 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
   const producer = createProducer(kafka);
   await producer.connect();
   const inputs = roleInputs(config);
+  // Kafka is the system of record for epochs (ARCHITECTURE.md section 3): before any role starts, the
+  // local store holds every epoch the control log held, so a router on a new machine routes at once.
+  const control = await followControl({ config, kafka, admin, centroids: core.centroids, logger });
 
   const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep });
   // Telemetry: the roles emit, metrics / event log / latency probe subscribe.
@@ -81,7 +85,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
 
   const routing = createRoutingSource({ centroids: core.centroids, embedder: core.embedder.fingerprint, logger });
   const running = new Map<RoleName, RunningRole>();
-  const context = { config, logger, core, kafka, admin, producer, routing, telemetry, metrics, events, snapshots, inputs, running };
+  const context = { config, logger, core, kafka, admin, producer, routing, control, telemetry, metrics, events, snapshots, inputs, running };
   for (const role of roles) running.set(role.name, await role.start(context));
 
   let stopping: Promise<void> | undefined;
@@ -91,7 +95,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     store: core.store,
     centroids: core.centroids,
     models: core.models,
-    controller: running.get('controller') as (RunningController & RunningRole) | undefined,
+    controller: running.get('controller') as ControllerRole | undefined,
     scheduler: running.get('trainer') as (RunningScheduler & RunningRole) | undefined,
     events,
     httpUrl: (running.get('http') as { url?: string } | undefined)?.url,
@@ -103,6 +107,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         telemetry.close();
         await recorded;
         latencies?.unsubscribe();
+        await control.stop();
         await producer.disconnect();
         await admin.disconnect();
         routing.dispose();
