@@ -46,7 +46,7 @@ export async function startControlFollower({ kafka, admin, topic, groupPrefix, s
   // The next offset to apply; messages below it are a replay after a consumer restart.
   const position = new BehaviorSubject(0);
   const outcomes = new Subject<ControlOutcome & { offset: number }>();
-  const offsets = await admin.fetchTopicOffsets(topic);
+  const offsets = await topicOffsets(admin, topic, logger);
   const end = Number(offsets[0]?.high ?? 0);
   const start = Number(offsets[0]?.low ?? 0);
 
@@ -95,4 +95,20 @@ export async function startControlFollower({ kafka, admin, topic, groupPrefix, s
       return stopping;
     },
   };
+}
+
+/**
+ * The partition's offsets; retried, because right after the topic's creation the metadata kafkajs holds
+ * may still name no leader for it ("not the leader for that topic-partition").
+ */
+async function topicOffsets(admin: Admin, topic: string, logger: Logger, attempts = 20) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      logger.debug({ topic, err: errorMessage(err), attempt }, 'control topic offsets not available yet; retrying');
+      await new Promise((r) => setTimeout(r, Math.min(3000, 200 * attempt)));
+    }
+  }
 }

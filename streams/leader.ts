@@ -10,7 +10,7 @@
  * claim appears in the log (then the next assignment of partition 0 to us starts a new term).
  */
 import type { Kafka, Producer } from 'kafkajs';
-import { Subject, concatMap, filter, lastValueFrom, map, merge, type Observable } from 'rxjs';
+import { ReplaySubject, Subject, concatMap, filter, lastValueFrom, map, merge, takeUntil, type Observable } from 'rxjs';
 import type { KafkaSettings } from '../src/config.js';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
@@ -28,7 +28,8 @@ export interface LeaderGroup {
 }
 
 export async function joinLeaderGroup({ kafka, topic, groupId, settings, logger }: { kafka: Kafka; topic: string; groupId: string; settings: KafkaSettings; logger: Logger }): Promise<LeaderGroup> {
-  const signals = new Subject<GroupSignal>();
+  // kafkajs joins inside consumer.run(): the first assignment comes before anyone can subscribe.
+  const signals = new ReplaySubject<GroupSignal>(1);
   const consumer = kafka.consumer({
     groupId,
     sessionTimeout: settings.sessionTimeoutMs,
@@ -158,16 +159,18 @@ export function runLeaderTerms({
       retryLater();
     }
   };
-  const done = lastValueFrom(merge(group.signals, deposed, fencedNow.pipe(map((): Step => ({ kind: 'fenced' }))), retries).pipe(concatMap(step)), { defaultValue: undefined });
+  const stopped = new Subject<void>();
+  const steps = merge(group.signals, deposed, fencedNow.pipe(map((): Step => ({ kind: 'fenced' }))), retries).pipe(takeUntil(stopped), concatMap(step));
+  // Completes once the step in flight (if any) has finished after stop().
+  const done = lastValueFrom(steps, { defaultValue: undefined });
   return {
     leadership: view,
     async stop() {
       assigned = false;
       clearTimeout(retry);
-      await group.stop();
-      retries.complete();
-      fencedNow.complete();
+      stopped.next();
       await done;
+      await group.stop();
       await end('stopping');
     },
   };
