@@ -5,6 +5,8 @@
  *
  *   [pairs] --router--> [routed] --sharder--> LMDB shards <--controller (bootstrap, catch-up routing)
  *       \--> [pairs.dlq]                                    trainer -> snapshots; http: probes, /status
+ *   [control] --follower (every node, caught up before the roles)--> LMDB epochs; the elected controller
+ *   publishes its epochs to [control] (app/control.ts, streams/leader.ts)
  */
 import type { Logger } from '../src/logger.js';
 import type { BackendInfo } from '../src/tensor/backend.js';

@@ -10,6 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, inject, test } from 'vitest';
+import { openControl } from '../../app/control.js';
+import { createLogger } from '../../app/logger.js';
+import { clusterTopics } from '../../app/roles/registry.js';
+import { loadConfig } from '../../cli/context.js';
 import type { CentroidModel } from '../../src/cluster/model.js';
 import { UNROUTED } from '../../src/contract/routed.js';
 import { createCentroidStore } from '../../state/centroids.js';
@@ -128,5 +132,46 @@ describe('control plane', () => {
       await producer.disconnect();
       await Promise.all(Object.values(nodes).map((p) => (p && p.child.exitCode === null ? stopProcessor(p) : undefined)));
     }
+  });
+
+  test('an epoch of 1024 x 384 fine centers crosses a real broker in chunks, and a fresh node reads it back', { timeout: 60_000 }, async () => {
+    const fresh = testDeployment(brokers);
+    const configOf = (stateDir: string, node: string) => loadConfig({}, {}, { env: { ...fresh.env, MODESTREAM_STATE_DIR: stateDir, MODESTREAM_NODE__ID: node, MODESTREAM_LOG__LEVEL: 'warn' } });
+    const m = 1024;
+    const dim = 384;
+    const model: CentroidModel = {
+      epoch: 1,
+      dim,
+      fine: Float32Array.from({ length: m * dim }, (_, i) => Math.sin(i)),
+      fineIds: Int32Array.from({ length: m }, (_, i) => i),
+      fineToExpert: Int32Array.from({ length: m }, (_, i) => i % 4),
+      coarse: Float32Array.from({ length: 4 * dim }, (_, i) => Math.cos(i)),
+      experts: Int32Array.from([0, 1, 2, 3]),
+      counts: new Float64Array(m).fill(1),
+      createdAt: 1,
+      refinedThrough: {},
+      origins: {},
+      embedder: 'synthetic',
+      stats: { sampleSize: m, inertia: 0, balanced: true, oneStage: false, fineSpread: { min: 1, max: 1, mean: 1, cv: 0 }, expertSpread: { min: 1, max: 1, mean: 1, cv: 0 } },
+    };
+    const readBack = async (stateDir: string, node: string, publish?: CentroidModel) => {
+      const config = configOf(stateDir, node);
+      const env = openStateEnv({ dir: stateDir });
+      const centroids = createCentroidStore({ env });
+      const control = await openControl(config, createLogger(config), centroids, clusterTopics(config));
+      try {
+        const started = performance.now();
+        if (publish) expect(await control.publish(publish)).toBe(true);
+        return { model: centroids.get(1), ms: performance.now() - started };
+      } finally {
+        await control.close();
+        await env.close();
+      }
+    };
+    const writer = await readBack(fresh.stateDir, 'writer', model);
+    console.log(`1024 x 384 epoch (1.5 MB, 3 chunks) published and applied in ${writer.ms.toFixed(0)} ms`);
+    const reader = await readBack(mkdtempSync(join(tmpdir(), 'modestream-reader-')), 'reader');
+    expect(reader.model && same(reader.model, model)).toBe(true);
+    expect(writer.model && same(writer.model, model)).toBe(true);
   });
 });
