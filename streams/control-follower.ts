@@ -51,6 +51,12 @@ export async function startControlFollower({ kafka, admin, topic, groupPrefix, s
   const start = Number(offsets[0]?.low ?? 0);
 
   const consumer = createStageConsumer({ kafka, groupId: `${groupPrefix}.follower.${randomUUID()}`, settings, logger });
+  // A batch's last offset can lie past its last record (compaction removed the tail, or only tombstones
+  // were left): the position moves there too, so caughtUp() never waits for a record that is gone.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    const next = Number(payload.lastOffset) + 1;
+    if (payload.topic === topic && next > position.value) position.next(next);
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
@@ -60,12 +66,13 @@ export async function startControlFollower({ kafka, admin, topic, groupPrefix, s
         const offset = Number(message.offset);
         if (offset < position.value) continue;
         const { state: next, outcome } = reduceControl(state, offset, { key: message.key?.toString() ?? '', value: message.value });
-        state = next;
         if (outcome.kind === 'accepted') {
+          // Applied before the state moves on: a failed write is retried when the consumer restarts.
           const written = await store.publish(outcome.model);
           logger.info({ epoch: outcome.epoch, publish: outcome.publish, offset, written }, written ? 'centroid epoch applied from the control log' : 'centroid epoch from the control log is in the local store already');
         } else if (outcome.kind === 'ignored') logger.warn({ offset, epoch: outcome.epoch, publish: outcome.publish, reason: outcome.reason }, 'control record ignored');
         else if (outcome.kind === 'claim') logger.info({ offset, node: outcome.node }, 'controller claim in the control log');
+        state = next;
         if (outcome.kind !== 'none') outcomes.next({ ...outcome, offset });
         position.next(offset + 1);
         await heartbeat();
