@@ -169,7 +169,7 @@ describe('control plane', () => {
       }
     };
     const writer = await readBack(fresh.stateDir, 'writer', model);
-    console.log(`1024 x 384 epoch (1.5 MB, 3 chunks) published and applied in ${writer.ms.toFixed(0)} ms`);
+    console.log(`1024 x 384 epoch (about 1.6 MB, in chunks of at most 512 KiB) published and applied in ${writer.ms.toFixed(0)} ms`);
     const reader = await readBack(mkdtempSync(join(tmpdir(), 'modestream-reader-')), 'reader');
     expect(reader.model && same(reader.model, model)).toBe(true);
     expect(writer.model && same(writer.model, model)).toBe(true);
