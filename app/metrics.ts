@@ -85,6 +85,7 @@ export function createMetrics(sources: ScrapeSources = {}) {
         if (sources.centroidEpoch) this.set(sources.centroidEpoch());
       },
     }),
+    controllerLeader: new Gauge({ name: 'modestream_controller_leader', help: 'Whether this process runs the cluster\'s controller now (1) or not (0); set by the controller role', registers }),
     expertPending: expertGauge('modestream_expert_pending_records', 'Records stored since the expert\'s newest version started training', (e) => e.pending),
     expertOldestPendingAge: expertGauge(
       'modestream_expert_oldest_pending_age_seconds',

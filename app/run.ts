@@ -5,6 +5,8 @@
  *
  *   [pairs] --router--> [routed] --sharder--> LMDB shards <--controller (bootstrap, catch-up routing)
  *       \--> [pairs.dlq]                                    trainer -> snapshots; http: probes, /status
+ *   [control] --follower (every node, caught up before the roles)--> LMDB epochs; the elected controller
+ *   publishes its epochs to [control] (app/control.ts, streams/leader.ts)
  */
 import type { Logger } from '../src/logger.js';
 import type { BackendInfo } from '../src/tensor/backend.js';
@@ -17,11 +19,12 @@ import { createEventLog, type EventLog } from '../state/events.js';
 import type { ModelStore } from '../state/models.js';
 import type { ShardStore } from '../state/shards.js';
 import { createSnapshotStore } from '../state/snapshots.js';
-import type { RunningController } from '../streams/controller.js';
 import { connectClient, createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
 import { concatMap, lastValueFrom } from 'rxjs';
+import { followControl } from './control.js';
 import { openCore } from './core.js';
 import { createMetrics, subscribeMetrics, type Metrics } from './metrics.js';
+import type { ControllerRole } from './roles/controller.js';
 import { ROLES, roleInputs, topicsOf } from './roles/registry.js';
 import type { RoleName, RunningRole } from './roles/role.js';
 import { startHeartbeats } from './cluster/heartbeat.js';
@@ -40,7 +43,7 @@ export interface App {
   readonly store: ShardStore;
   readonly centroids: CentroidStore;
   readonly models: ModelStore;
-  readonly controller?: RunningController;
+  readonly controller?: ControllerRole;
   readonly scheduler?: RunningScheduler;
   readonly events: EventLog;
   stop(): Promise<void>;
@@ -69,6 +72,9 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     throw err;
   }
   const inputs = roleInputs(config);
+  // Kafka is the system of record for epochs (ARCHITECTURE.md section 3): before any role starts, the
+  // local store holds every epoch the control log held, so a router on a new machine routes at once.
+  const control = await followControl({ config, kafka, admin, centroids: core.centroids, logger });
 
   const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep });
   // The cluster as the nodes topic tells it (ARCHITECTURE.md section 4, "Cluster status"): read from
@@ -105,7 +111,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
 
   const routing = createRoutingSource({ centroids: core.centroids, embedder: core.embedder.fingerprint, logger });
   const running = new Map<RoleName, RunningRole>();
-  const context = { config, logger, core, kafka, admin, producer, routing, modelReplica, telemetry, metrics, events, snapshots, inputs, running, nodes };
+  const context = { config, logger, core, kafka, admin, producer, routing, modelReplica, control, telemetry, metrics, events, snapshots, inputs, running, nodes };
   for (const role of roles) running.set(role.name, await role.start(context));
   // Every node heartbeats whatever its roles; started once the roles run, so the first one shows them.
   const heartbeats = startHeartbeats({
@@ -132,7 +138,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     store: core.store,
     centroids: core.centroids,
     models: core.models,
-    controller: running.get('controller') as (RunningController & RunningRole) | undefined,
+    controller: running.get('controller') as ControllerRole | undefined,
     scheduler: running.get('trainer') as (RunningScheduler & RunningRole) | undefined,
     events,
     httpUrl: (running.get('http') as { url?: string } | undefined)?.url,
@@ -149,6 +155,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         telemetry.close();
         await recorded;
         latencies?.unsubscribe();
+        await control.stop();
         await producer.disconnect();
         await admin.disconnect();
         routing.dispose();

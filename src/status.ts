@@ -59,7 +59,7 @@ export const StatusReport = z.object({
   /** The newest published ensemble snapshot. */
   snapshot: z.object({ version: z.number().int(), createdAt: z.string(), epoch: z.number().int() }).nullable(),
   /** Recent controller events, newest first. */
-  events: z.array(z.object({ at: z.string(), kind: z.enum(['bootstrap', 'epoch', 'spawn', 'split', 'retrain', 'snapshot', 'failure']), message: z.string() })),
+  events: z.array(z.object({ at: z.string(), kind: z.enum(['bootstrap', 'epoch', 'spawn', 'split', 'retrain', 'snapshot', 'failure', 'leader']), message: z.string() })),
   /** Records stored before the first centroid epoch, waiting for the controller to route them. */
   unrouted: z.number().int(),
   totalRecords: z.number().int(),

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { StateEnv } from './env.js';
 import { keyText, parseStored } from './stored.js';
 
-export const EventKind = z.enum(['bootstrap', 'epoch', 'spawn', 'split', 'retrain', 'snapshot', 'failure']);
+export const EventKind = z.enum(['bootstrap', 'epoch', 'spawn', 'split', 'retrain', 'snapshot', 'failure', 'leader']);
 export type EventKind = z.infer<typeof EventKind>;
 const StoredEvent = z.object({ at: z.number(), kind: EventKind, message: z.string() });
 export type ControllerEvent = z.infer<typeof StoredEvent>;

@@ -45,8 +45,16 @@ export interface ControllerShards {
   read(expert: number, options: { fromSeq: number; limit: number }): Iterable<{ seq: number; record: RoutedRecord }>;
 }
 
-/** The controller's view of the centroid epochs: the newest one, and a conditional publish. */
+/**
+ * The controller's view of the centroid epochs: the newest one, and a conditional publish. Through the
+ * control topic (streams/control-publisher.ts): true once the log accepted this call's epoch and the
+ * local store holds it; false when the log took another one of that number, or fenced this writer.
+ */
 export interface CentroidPublisher extends CentroidSource {
-  /** Writes `model` unless its epoch exists already; true when this call wrote it. Durable on resolve. */
+  publish(model: CentroidModel): Promise<boolean>;
+}
+
+/** The local copy of the log's epochs (state/centroids.ts): writes `model` unless its epoch exists; durable on resolve. */
+export interface EpochStore {
   publish(model: CentroidModel): Promise<boolean>;
 }

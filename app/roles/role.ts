@@ -10,6 +10,7 @@ import type { RoutingSource } from '../../src/cluster/routing.js';
 import type { Config } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import type { EventLog } from '../../state/events.js';
+import type { ControlFollower } from '../../streams/control-follower.js';
 import type { SnapshotStore } from '../../state/snapshots.js';
 import type { StageHealth } from '../../streams/health.js';
 import type { OutcomeName } from '../../streams/stage.js';
@@ -50,6 +51,8 @@ export interface RoleContext {
   routing: RoutingSource;
   /** Every trained model version of the cluster, in this node's model store (app/model-replica.ts). */
   modelReplica: ModelReplica;
+  /** The control log's follower, caught up before any role starts (app/control.ts). */
+  control: ControlFollower;
   telemetry: Telemetry;
   metrics: Metrics;
   events: EventLog;

@@ -1,7 +1,8 @@
 /**
- * `modestream bootstrap`: clusters the reservoir sample now and publishes a new centroid epoch. A running
- * `modestream run` picks the epoch up on its next chunk; records already stored keep the route (and the
- * epoch) they were stored with.
+ * `modestream bootstrap`: clusters the reservoir sample now and publishes a new centroid epoch through
+ * the control topic (app/control.ts), under the newest controller claim. Every node's follower applies
+ * it and routers pick it up on their next chunk; records already stored keep the route (and the epoch)
+ * they were stored with.
  */
 import type { Command } from 'commander';
 import { EnvironmentError } from '../../src/errors.js';
@@ -35,17 +36,25 @@ export function registerBootstrap(program: Command): void {
         'clustering.balanced': flags.plain ? false : undefined,
       }, QUIET);
       const logger = createLogger(config, 'bootstrap');
-      const [{ openCore }, { clusterSample }] = await Promise.all([import('../../app/core.js'), import('../../src/cluster/bootstrap.js')]);
+      const [{ openCore }, { openControl }, { clusterTopics }, { clusterSample }] = await Promise.all([
+        import('../../app/core.js'),
+        import('../../app/control.js'),
+        import('../../app/roles/registry.js'),
+        import('../../src/cluster/bootstrap.js'),
+      ]);
       const core = await openCore(config, logger);
+      let control: Awaited<ReturnType<typeof openControl>> | undefined;
       try {
+        // Caught up with the log first: the epoch number and the previous centers are the cluster's newest.
+        control = await openControl(config, logger, core.centroids, clusterTopics(config));
         const { embeddings } = core.store.reservoirSample();
         const sample = flags.sample !== undefined ? embeddings.slice(0, flags.sample) : embeddings;
         if (sample.length === 0) throw new EnvironmentError(`no caption embeddings sampled yet in ${config.stateDir}: feed pairs through \`modestream run\` first`);
         const previous = core.centroids.latest();
         const started = performance.now();
         const model = await clusterSample({ sample, epoch: (previous?.epoch ?? 0) + 1, settings: config.clustering, embedder: core.embedder.fingerprint, previous });
-        // A running controller may publish a refined epoch meanwhile: take the next free number.
-        for (let attempt = 0; !(await core.centroids.publish(model)); attempt++) {
+        // The leading controller may publish a refined epoch meanwhile: take the next free number.
+        for (let attempt = 0; !(await control.publish(model)); attempt++) {
           if (attempt >= 5) throw new EnvironmentError(`could not publish: epoch numbers kept being taken by other processes`);
           model.epoch = core.centroids.latestEpoch() + 1;
         }
@@ -72,6 +81,7 @@ export function registerBootstrap(program: Command): void {
           );
         }
       } finally {
+        await control?.close();
         await core.close();
       }
     });
