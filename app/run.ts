@@ -19,10 +19,12 @@ import { createSnapshotStore } from '../state/snapshots.js';
 import type { RunningController } from '../streams/controller.js';
 import { createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
 import { concatMap, lastValueFrom } from 'rxjs';
+import { remainingOf } from '../streams/restore.js';
 import { openCore } from './core.js';
 import { createMetrics, subscribeMetrics, type Metrics } from './metrics.js';
 import { ROLES, roleInputs, topicsOf } from './roles/registry.js';
 import type { RoleName, RunningRole } from './roles/role.js';
+import type { RunningSharder } from './roles/stages.js';
 import { consumerPositions } from './status.js';
 import { createTelemetry } from './telemetry.js';
 import { expertFreshness, type RunningScheduler } from '../training/scheduler.js';
@@ -57,6 +59,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
   await producer.connect();
   const inputs = roleInputs(config);
 
+  const running = new Map<RoleName, RunningRole>();
   const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep });
   // Telemetry: the roles emit, metrics / event log / latency probe subscribe.
   const telemetry = createTelemetry();
@@ -65,6 +68,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     consumerLag: () => consumerPositions({ inputs, store: core.store, admin }),
     experts: () => expertFreshness(core, config),
     snapshotVersion: () => snapshots.latest(),
+    restores: () => restoreFigures(running.get('sharder')),
   });
   const roles = ROLES.filter((r) => config.roles.includes(r.name));
   subscribeMetrics(metrics, telemetry, {
@@ -80,7 +84,6 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
   const latencies = onLatencies && telemetry.on('appended').subscribe(({ records, durableAt }) => onLatencies(Float64Array.from(records, (r) => durableAt - r.ts)));
 
   const routing = createRoutingSource({ centroids: core.centroids, embedder: core.embedder.fingerprint, logger });
-  const running = new Map<RoleName, RunningRole>();
   const context = { config, logger, core, kafka, admin, producer, routing, telemetry, metrics, events, snapshots, inputs, running };
   for (const role of roles) running.set(role.name, await role.start(context));
 
@@ -111,4 +114,11 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
       return stopping;
     },
   };
+}
+
+/** The sharder's restore figures for the scrape (none when this process runs no sharder). */
+function restoreFigures(role: RunningRole | undefined): { remaining: { partition: number; records: number }[]; total: number } {
+  const sharder = role as Partial<RunningSharder> | undefined;
+  if (!sharder?.restores) return { remaining: [], total: 0 };
+  return { remaining: sharder.restores().map((p) => ({ partition: p.partition, records: remainingOf(p) })), total: sharder.restoredTotal?.() ?? 0 };
 }

@@ -35,9 +35,11 @@ export interface StatusSources {
   snapshots?: SnapshotStore;
   /** The consuming roles' inputs, for the lag rows (app/roles/registry.ts roleInputs). */
   inputs?: readonly StageInput[];
+  /** The running sharder's restores on assignment (streams/restore.ts), where this process runs one. */
+  restores?: () => StatusReport['restores'];
 }
 
-export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots, inputs = [] }: StatusSources): Promise<StatusReport> {
+export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots, inputs = [], restores }: StatusSources): Promise<StatusReport> {
   const freshness = new Map((scheduler?.experts ?? []).map((f) => [f.expert, f]));
   const queued = new Set(scheduler?.queue.map((q) => q.name));
   const running = new Set(scheduler?.running);
@@ -124,6 +126,8 @@ export async function collectStatus({ config, store, centroids, models, admin, b
       ...(error ? { error } : {}),
     })),
   };
+  const restoring = restores?.();
+  if (restoring) report.restores = restoring;
   report.totalRecords = report.experts.reduce((sum, e) => sum + e.records, report.unrouted);
   if (backend) report.backend = backend.adapter ? { name: backend.name, adapter: backend.adapter } : { name: backend.name };
 
