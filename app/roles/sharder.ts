@@ -1,4 +1,8 @@
-/** The sharder role: append routed records durably to their expert's LMDB shard (streams/sharder.ts). */
+/**
+ * The sharder role: append routed records durably to their expert's LMDB shard (streams/sharder.ts),
+ * restore each assigned partition's shard from the routed topic (streams/assignment.ts, restore.ts) and
+ * bring the node's own records to each new epoch (streams/catch-up.ts). ARCHITECTURE.md section 4.
+ */
 import type { RoleDefinition } from './role.js';
 import { startSharderRole, type RunningSharder } from './stages.js';
 
