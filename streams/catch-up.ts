@@ -64,15 +64,18 @@ export function startCatchUp(deps: CatchUpDeps): RunningCatchUp {
 }
 
 /** One pass with one epoch: unrouted records first, then the records the epoch moves to another expert. */
-export async function catchUpPass({ store, lane, logger, batch = 2000 }: CatchUpDeps, routing: Routing, before: FineToExpert | undefined, after: FineToExpert): Promise<void> {
-  const { epoch, model } = routing;
+export async function catchUpPass({ store, lane, logger, routing: source, batch = 2000 }: CatchUpDeps, routing: Routing, before: FineToExpert | undefined, after: FineToExpert): Promise<void> {
+  const { epoch } = routing;
   let routed = 0;
   while (store.unroutedCount() > 0) {
     const n = await lane.run(() =>
       store.routeStored(batch, (embeddings) => {
-        const flat = new Float32Array(embeddings.length * model.dim);
-        embeddings.forEach((e, i) => flat.set(e, i * model.dim));
-        return routing.route(flat);
+        // The newest routing at each batch: the source disposes an older one when an epoch is published
+        // (the controller refines right after the bootstrap), and any epoch's route is a valid one.
+        const now = source.current() ?? routing;
+        const flat = new Float32Array(embeddings.length * now.model.dim);
+        embeddings.forEach((e, i) => flat.set(e, i * now.model.dim));
+        return now.route(flat);
       }),
     );
     if (n === 0) break;
