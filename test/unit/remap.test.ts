@@ -108,6 +108,18 @@ describe('remapRoute', () => {
   });
 });
 
+describe('fine counters (what a split is judged by)', () => {
+  test('a record given another fine cluster of the same expert moves its fine count too', async () => {
+    const store = createShardStore({ env: freshEnv(), reservoirSize: 0 });
+    const r = record(0, { epoch: 1, fine: 3, expert: 1, dist2: 0.1 });
+    await store.append([{ record: r, bytes: encodeRouted(r) }], { topic: 'routed', partition: 0, nextOffset: 1 });
+    expect(store.fineCounts().get(3)).toBe(1);
+    expect(await store.relocate([{ id: r.id, route: { epoch: 2, fine: 40, expert: 1, dist2: 0 } }])).toBe(0);
+    expect(store.fineCounts().get(3)).toBe(0);
+    expect(store.fineCounts().get(40)).toBe(1);
+  });
+});
+
 describe('older-epoch records in the sharder and the node-local catch-up', () => {
   const n = 48;
 
