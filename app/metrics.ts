@@ -24,12 +24,15 @@ export interface ScrapeSources {
   consumerLag?: () => Promise<readonly { stage: string; topic: string; partition: number; lag: number | null }[]>;
   /** Nodes by state, from the nodes topic (src/nodes.ts). */
   clusterNodes?: () => Readonly<Record<'live' | 'dead' | 'stopped', number>>;
+  /** The sharder's restores on assignment (streams/restore.ts): records left per partition, and applied in all. */
+  restores?: () => { remaining: readonly { partition: number; records: number }[]; total: number };
 }
 
 export function createMetrics(sources: ScrapeSources = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  let restoredSeen = 0;
   // One freshness pass per scrape serves the four expert gauges (each collects in turn).
   let experts: { at: number; rows: ReturnType<NonNullable<ScrapeSources['experts']>> } | undefined;
   const expertRows = () => {
@@ -135,6 +138,30 @@ export function createMetrics(sources: ScrapeSources = {}) {
       collect() {
         const counts = sources.clusterNodes?.();
         if (counts) for (const state of ['live', 'dead', 'stopped'] as const) this.set({ state }, counts[state]);
+      },
+    }),
+    restoreRemaining: new Gauge({
+      name: 'modestream_restore_remaining_records',
+      help: 'Routed-topic records left to re-read before the partition\'s shard is restored (0: live)',
+      labelNames: ['partition'] as const,
+      registers,
+      collect() {
+        if (!sources.restores) return;
+        // Only the partitions owned now: a partition that moved away is not this node's to report.
+        this.reset();
+        for (const r of sources.restores().remaining) this.set({ partition: String(r.partition) }, r.records);
+      },
+    }),
+    restoreRecords: new Counter({
+      name: 'modestream_restore_records_total',
+      help: 'Routed-topic records re-read to restore shards on assignment',
+      registers,
+      collect() {
+        if (!sources.restores) return;
+        // A counter read from the role's running total: add what is new since the last scrape.
+        const total = sources.restores().total;
+        if (total > restoredSeen) this.inc(total - restoredSeen);
+        restoredSeen = Math.max(restoredSeen, total);
       },
     }),
     consumerLag: new Gauge({

@@ -22,6 +22,7 @@ import { createSnapshotStore } from '../state/snapshots.js';
 import { connectClient, createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
 import { concatMap, lastValueFrom } from 'rxjs';
 import { followControl } from './control.js';
+import { remainingOf } from '../streams/restore.js';
 import { openCore } from './core.js';
 import { createMetrics, subscribeMetrics, type Metrics } from './metrics.js';
 import type { ControllerRole } from './roles/controller.js';
@@ -30,6 +31,7 @@ import type { RoleName, RunningRole } from './roles/role.js';
 import { startHeartbeats } from './cluster/heartbeat.js';
 import { followNodes } from './cluster/directory.js';
 import { nodeIdOf } from './node-id.js';
+import type { RunningSharder } from './roles/stages.js';
 import { consumerPositions } from './status.js';
 import { startModelReplica } from './model-replica.js';
 import { createSnapshotAssembler } from './snapshot-assembler.js';
@@ -76,6 +78,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
   // local store holds every epoch the control log held, so a router on a new machine routes at once.
   const control = await followControl({ config, kafka, admin, centroids: core.centroids, logger });
 
+  const running = new Map<RoleName, RunningRole>();
   const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep });
   // The cluster as the nodes topic tells it (ARCHITECTURE.md section 4, "Cluster status"): read from
   // the start on every node, for its status and `modestream_cluster_nodes`.
@@ -90,6 +93,7 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     experts: () => expertFreshness(core, config),
     snapshotVersion: () => snapshots.latest(),
     clusterNodes: () => countStates(judgeNodes(nodes.heartbeats(), Date.now())),
+    restores: () => restoreFigures(running.get('sharder')),
   });
   const roles = ROLES.filter((r) => config.roles.includes(r.name));
   subscribeMetrics(metrics, telemetry, {
@@ -110,7 +114,6 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
   await modelReplica.caughtUp();
 
   const routing = createRoutingSource({ centroids: core.centroids, embedder: core.embedder.fingerprint, logger });
-  const running = new Map<RoleName, RunningRole>();
   const context = { config, logger, core, kafka, admin, producer, routing, modelReplica, control, telemetry, metrics, events, snapshots, inputs, running, nodes };
   for (const role of roles) running.set(role.name, await role.start(context));
   // Every node heartbeats whatever its roles; started once the roles run, so the first one shows them.
@@ -164,4 +167,11 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
       return stopping;
     },
   };
+}
+
+/** The sharder's restore figures for the scrape (none when this process runs no sharder). */
+function restoreFigures(role: RunningRole | undefined): { remaining: { partition: number; records: number }[]; total: number } {
+  const sharder = role as Partial<RunningSharder> | undefined;
+  if (!sharder?.restores) return { remaining: [], total: 0 };
+  return { remaining: sharder.restores().map((p) => ({ partition: p.partition, records: remainingOf(p) })), total: sharder.restoredTotal?.() ?? 0 };
 }

@@ -39,9 +39,11 @@ export interface StatusSources {
   inputs?: readonly StageInput[];
   /** Every node's newest heartbeat (app/cluster/directory.ts): the report's `nodes` and `cluster`. */
   nodes?: () => Promise<readonly NodeHeartbeat[]> | readonly NodeHeartbeat[];
+  /** The running sharder's restores on assignment (streams/restore.ts), where this process runs one. */
+  restores?: () => StatusReport['restores'];
 }
 
-export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots, inputs = [], nodes }: StatusSources): Promise<StatusReport> {
+export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots, inputs = [], nodes, restores }: StatusSources): Promise<StatusReport> {
   const freshness = new Map((scheduler?.experts ?? []).map((f) => [f.expert, f]));
   const queued = new Set(scheduler?.queue.map((q) => q.name));
   const running = new Set(scheduler?.running);
@@ -130,6 +132,8 @@ export async function collectStatus({ config, store, centroids, models, admin, b
     nodes: [],
     cluster: null,
   };
+  const restoring = restores?.();
+  if (restoring) report.restores = restoring;
   report.totalRecords = report.experts.reduce((sum, e) => sum + e.records, report.unrouted);
   if (backend) report.backend = backend.adapter ? { name: backend.name, adapter: backend.adapter } : { name: backend.name };
 

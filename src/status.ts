@@ -76,6 +76,13 @@ export const StatusReport = z.object({
       lag: z.number().int().nullable(),
     }),
   ),
+  /**
+   * The routed partitions this process's sharder is restoring or restored on assignment (streams/restore.ts);
+   * absent where no sharder runs here (e.g. the CLI's status).
+   */
+  restores: z
+    .array(z.object({ topic: z.string(), partition: z.number().int(), from: z.number().int(), target: z.number().int(), applied: z.number().int(), state: z.enum(['restoring', 'live']) }))
+    .optional(),
   /** Published models (seed, experts): newest version and how it was trained. */
   models: z.array(
     z.object({

@@ -126,7 +126,8 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1, novelt
           if (!loc || !stored) continue;
           const record = { ...stored, route };
           if (loc.expert === route.expert) {
-            changes.rewrite(loc, encodeRouted(record));
+            // Fine counters follow (a split is judged by them: streams/controller.ts).
+            changes.rewrite(loc, encodeRouted(record), { left: stored.route?.fine, joined: route.fine });
             continue;
           }
           changes.remove(loc, stored.route?.fine);

@@ -1,13 +1,14 @@
 /**
  * The controller's loop: on every tick, at most one of each, in order —
  *   1. bootstrap: no centroid epoch yet and the reservoir is full -> cluster it -> publish epoch 1;
- *   2. catch-up: records stored unrouted (before epoch 1 existed) -> route them into expert shards;
- *   3. refine: records stored since the epoch's `refinedThrough` update a draft of the fine centers
+ *   2. refine: records stored since the epoch's `refinedThrough` update a draft of the fine centers
  *      (mini-batch k-means); once the draft has moved more than `moveThreshold`, it is published as the
  *      next epoch, with the new `refinedThrough`, in one conditional write;
- *   4. drift: a full novelty buffer becomes new fine centers (joining experts or spawning one), and an
- *      expert holding far more than its share is split (src/cluster/drift.ts); the records concerned
- *      move to their new shards, and every change is an event.
+ *   3. drift: a full novelty buffer becomes new fine centers (joining experts or spawning one), and an
+ *      expert holding far more than its share is split (src/cluster/drift.ts); every change is an event.
+ * Records follow an epoch on every node, not here: the sharder's catch-up (streams/catch-up.ts) routes
+ * each node's unrouted records and moves the records of split-off fine clusters. Only the novelty-driven
+ * relocation (buffered pairs given new fine clusters) still runs here, on the controller's node, for now.
  * Ticks never overlap (exhaustMap drops a tick while the previous one runs), and a failed tick is
  * logged and retried on the next one: the controller never takes ingestion down with it.
  */
@@ -16,7 +17,6 @@ import type { ClusteringSettings, ControllerSettings } from '../src/config.js';
 import { withRadii } from '../src/cluster/bootstrap.js';
 import { noveltyMaxRatio } from '../src/cluster/novelty.js';
 import { planNovelty, planSplit } from '../src/cluster/drift.js';
-import { UNROUTED } from '../src/contract/routed.js';
 import type { CentroidModel } from '../src/cluster/model.js';
 import { meanDisplacement, refineCenters, refinedEpoch } from '../src/cluster/online.js';
 import { createRouting, type RoutingSource } from '../src/cluster/routing.js';
@@ -34,8 +34,6 @@ export interface ControllerDeps {
   cluster: (sample: Float32Array[], epoch: number) => Promise<CentroidModel>;
   logger: Logger;
   tickMs?: number;
-  /** Records moved per catch-up transaction. */
-  catchUpBatch?: number;
   /** Spawning and splitting experts; absent or disabled: the set of experts stays as bootstrapped. */
   drift?: ControllerSettings['drift'];
   /** Every bootstrap, epoch, spawn and split (the event log, metrics). */
@@ -69,7 +67,7 @@ export function startController(deps: ControllerDeps): RunningController {
 }
 
 export async function controllerTick(deps: ControllerDeps, refiner = createRefiner(deps)): Promise<void> {
-  const { store, centroids, routing, settings, cluster, logger, catchUpBatch = 2000 } = deps;
+  const { store, centroids, settings, cluster, logger } = deps;
   if (centroids.latestEpoch() === 0 && store.reservoirSeen() >= settings.sample) {
     const { embeddings } = store.reservoirSample();
     logger.info({ sample: embeddings.length }, 'bootstrapping centroids from the reservoir sample');
@@ -84,20 +82,8 @@ export async function controllerTick(deps: ControllerDeps, refiner = createRefin
     );
     if (won) await deps.onEvent?.('bootstrap', `centroids bootstrapped from ${embeddings.length} sampled captions: ${model.fineIds.length} fine clusters, ${model.experts.length} experts`);
   }
-  const current = routing.current();
-  if (!current) return;
-  let moved = 0;
-  while (store.unroutedCount() > 0) {
-    const n = await store.routeStored(catchUpBatch, async (embeddings) => {
-      const dim = current.model.dim;
-      const flat = new Float32Array(embeddings.length * dim);
-      embeddings.forEach((e, i) => flat.set(e, i * dim));
-      return current.route(flat);
-    });
-    if (n === 0) break;
-    moved += n;
-  }
-  if (moved) logger.info({ moved, epoch: current.epoch }, 'routed records stored before the first epoch');
+  // Catch-up routing of records stored unrouted moved to every node's sharder (streams/catch-up.ts):
+  // each node routes its OWN records, wherever the controller runs.
   if (settings.refine.enabled) await refiner.step();
   if (deps.drift?.enabled) await driftStep(deps, deps.drift);
 }
@@ -170,21 +156,20 @@ async function driftStep(deps: ControllerDeps, drift: ControllerSettings['drift'
   }
 
   const current = centroids.latest()!;
-  const records = new Map(store.expertStats().filter((s) => s.expert !== UNROUTED).map((s) => [s.expert, s.records]));
+  // Shares by the current epoch's map (fine counts), not by shard: the nodes move a split's records
+  // a moment later (streams/catch-up.ts), and the expert must not look as big as before until they do.
+  const records = new Map<number, number>();
+  const fineCounts = store.fineCounts();
+  current.fineIds.forEach((fine, row) => {
+    const expert = current.fineToExpert[row]!;
+    records.set(expert, (records.get(expert) ?? 0) + (fineCounts.get(fine) ?? 0));
+  });
   const split = await planSplit({ model: current, records, settings: drift, seed: current.epoch });
   if (split && (await centroids.publish(split.model))) {
-    const moving = new Set(split.moved);
-    let moved = 0;
-    // The split expert's records of the moved fine clusters change shard, in batches.
-    for (let fromSeq = 0; ; ) {
-      const batch = [...store.read(split.expert, { fromSeq, limit: 2000 })];
-      if (batch.length === 0) break;
-      fromSeq = batch[batch.length - 1]!.seq + 1;
-      const entries = batch.filter(({ record }) => record.route && moving.has(record.route.fine)).map(({ record }) => ({ id: record.id, route: { ...record.route!, expert: split.newExpert, epoch: split.model.epoch } }));
-      if (entries.length) moved += await store.relocate(entries);
-    }
-    logger.info({ epoch: split.model.epoch, expert: split.expert, newExpert: split.newExpert, fineMoved: split.moved.length, moved }, 'expert split');
-    await onEvent?.('split', `epoch ${split.model.epoch}: expert ${split.expert} split; ${split.moved.length} fine clusters and ${moved} pairs moved to new expert ${split.newExpert}`);
+    // The split expert's records of the moved fine clusters change shard on every node, each its own
+    // (streams/catch-up.ts), once its sharder sees the epoch.
+    logger.info({ epoch: split.model.epoch, expert: split.expert, newExpert: split.newExpert, fineMoved: split.moved.length }, 'expert split');
+    await onEvent?.('split', `epoch ${split.model.epoch}: expert ${split.expert} split; ${split.moved.length} fine clusters (and their pairs, on every node) moved to new expert ${split.newExpert}`);
   }
 }
 

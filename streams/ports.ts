@@ -24,15 +24,24 @@ export interface ShardWriter {
   append(records: readonly EncodedRecord[], position: ShardPosition): Promise<{ written: number; duplicates: number }>;
 }
 
-/** The controller's view of the shards: bootstrap sample, catch-up, novelty buffer, relocation, reads. */
-export interface ControllerShards {
-  /** Records the reservoir sampler has seen. */
-  reservoirSeen(): number;
-  reservoirSample(): { embeddings: Float32Array[] };
+/** The node-local catch-up's view of the shards (streams/catch-up.ts): unrouted records, moves, reads. */
+export interface CatchUpShards {
   /** Records stored before the first epoch, still unrouted. */
   unroutedCount(): number;
   /** Routes up to `limit` unrouted records with `route` and moves them to their experts' shards; how many moved. */
   routeStored(limit: number, route: (embeddings: Float32Array[]) => Promise<Route[]>): Promise<number>;
+  /** Gives records new routes, moving those whose expert changed; how many changed shard. */
+  relocate(entries: readonly { id: string; route: Route }[]): Promise<number>;
+  expertStats(): readonly { expert: number; records: number }[];
+  /** One expert's records in seq order from `fromSeq`. */
+  read(expert: number, options: { fromSeq: number; limit: number }): Iterable<{ seq: number; record: RoutedRecord }>;
+}
+
+/** The controller's view of the shards: bootstrap sample, novelty buffer and its relocation, shares, reads. */
+export interface ControllerShards {
+  /** Records the reservoir sampler has seen. */
+  reservoirSeen(): number;
+  reservoirSample(): { embeddings: Float32Array[] };
   /** Gives records new routes, moving those whose expert changed; how many changed shard. */
   relocate(entries: readonly { id: string; route: Route }[]): Promise<number>;
   noveltyCount(): number;
@@ -41,6 +50,8 @@ export interface ControllerShards {
   /** Removes judged candidates; `dropped` of them were judged not new. */
   clearNovelty(ids: readonly string[], dropped: number): Promise<void>;
   expertStats(): readonly { expert: number; records: number }[];
+  /** Records per fine cluster id (what a split judges shares by). */
+  fineCounts(): ReadonlyMap<number, number>;
   /** One expert's records in seq order from `fromSeq`. */
   read(expert: number, options: { fromSeq: number; limit: number }): Iterable<{ seq: number; record: RoutedRecord }>;
 }

@@ -2,17 +2,22 @@
  * Sharder topology (owns the experts of its `routed` partitions, like a Kafka Streams task with a local
  * state store):
  *
- *   routed chunk -> decodeRoutedChunk -> routeLate -> deadLetterUndecodable -> appendToShards -> outcome
+ *   routed chunk -> decodeRoutedChunk -> routeLate -> deadLetterUndecodable -> [lane: toCurrentExperts -> appendToShards] -> outcome
  *
- * appendToShards writes records, dedup keys and the partition's next offset in one LMDB transaction and
+ * A record's home is the partition it arrived on, live or restored; toCurrentExperts stores a record
+ * routed with an older epoch under the current epoch's expert of its fine cluster (src/cluster/remap.ts),
+ * so a shard restored after a split equals the live one. It runs with the append in the lane it shares
+ * with the node-local catch-up (streams/lane.ts, streams/catch-up.ts). appendToShards writes records, dedup keys and the partition's next offset in one LMDB transaction and
  * completes once it is flushed; the stage commits the Kafka offset only after that. On restart or
  * rebalance the stage skips what LMDB already holds (appliedUpTo) and the dedup index drops redelivered
  * pairs, so every pair lands in exactly one shard exactly once.
  */
 import type { Producer } from 'kafkajs';
-import { concatMap, map, pipe, type OperatorFunction } from 'rxjs';
+import { concatMap, lastValueFrom, map, of, pipe, type OperatorFunction } from 'rxjs';
+import { fineToExpertOf, remapRoute } from '../src/cluster/remap.js';
 import type { RoutingSource } from '../src/cluster/routing.js';
 import { decodeRouted, encodeRouted, type EncodedRecord, type RoutedRecord } from '../src/contract/routed.js';
+import type { Lane } from './lane.js';
 import { deadLetter, type InputMessage } from './messages.js';
 import type { ShardWriter } from './ports.js';
 import type { ChunkOutcome, Topology } from './stage.js';
@@ -88,6 +93,33 @@ export function deadLetterUndecodable({ producer, dlqTopic }: { producer: Produc
   });
 }
 
+/**
+ * Records routed with an epoch older than the current one go to the current epoch's expert of their fine
+ * cluster (re-encoded, since the stored bytes carry the route); the rest keep the bytes they came with.
+ */
+export function toCurrentExperts(routing: RoutingSource): OperatorFunction<DecodedChunk, DecodedChunk> {
+  let cached: { epoch: number; map: ReturnType<typeof fineToExpertOf> } | undefined;
+  return map((chunk) => {
+    const current = routing.current();
+    if (!current || !chunk.records.some(({ record }) => record.route && record.route.epoch < current.epoch)) return chunk;
+    if (cached?.epoch !== current.epoch) cached = { epoch: current.epoch, map: fineToExpertOf(current.model) };
+    const { map: fineMap, epoch } = cached;
+    const records = chunk.records.map((item) => {
+      const { route } = item.record;
+      const next = route && remapRoute(route, fineMap, epoch);
+      if (!next || next === route) return item;
+      const record = { ...item.record, route: next };
+      return { ...item, record, bytes: encodeRouted(record) };
+    });
+    return { ...chunk, records };
+  });
+}
+
+/** Runs `operator` on each value inside `lane`, one at a time. */
+export function inLane<A, B>(lane: Lane, operator: OperatorFunction<A, B>): OperatorFunction<A, B> {
+  return concatMap((value) => lane.run(() => lastValueFrom(of(value).pipe(operator))));
+}
+
 /** Seen after each durable append: the records and how long the LMDB commit + flush took. */
 export type OnAppended = (info: { records: readonly RoutedRecord[]; commitMs: number; durableAt: number }) => void;
 
@@ -107,9 +139,12 @@ export interface SharderDeps {
   routing: RoutingSource;
   producer: Producer;
   dlqTopic: string;
+  /** Shared with the node-local catch-up; absent: a lane of its own. */
+  lane?: Lane;
   onAppended?: OnAppended;
 }
 
 export function sharderTopology(deps: SharderDeps): Topology {
-  return pipe(decodeRoutedChunk(), routeLate(deps.routing), deadLetterUndecodable(deps), appendToShards(deps.store, deps.onAppended));
+  const append = pipe(toCurrentExperts(deps.routing), appendToShards(deps.store, deps.onAppended));
+  return pipe(decodeRoutedChunk(), routeLate(deps.routing), deadLetterUndecodable(deps), deps.lane ? inLane(deps.lane, append) : append);
 }

@@ -9,6 +9,10 @@
  * effects are durable; only then is its offset resolved and committed to Kafka (at-least-once; the
  * sharder's pair-id dedup makes the shards exactly-once). Backpressure is pulling: kafkajs fetches the
  * next batch only when this handler returns.
+ *
+ * A restore on assignment (streams/assignment.ts) is no special path here: the partition was sought to
+ * the store's own offset, so its history simply comes first, in the same chunks, and a commit may move
+ * the group's offset back to what this node made durable (ARCHITECTURE.md section 4).
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { EMPTY, concatMap, from, lastValueFrom, of, type OperatorFunction } from 'rxjs';

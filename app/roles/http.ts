@@ -5,6 +5,7 @@
 import { startHttpServer } from '../http.js';
 import { collectStatus } from '../status.js';
 import { expertsOnly, type RunningScheduler } from '../../training/scheduler.js';
+import type { RunningSharder } from './stages.js';
 import { noConsumers, type RoleDefinition, type RunningRole } from './role.js';
 
 export const http: RoleDefinition<RunningRole & { url: string }> = {
@@ -16,7 +17,7 @@ export const http: RoleDefinition<RunningRole & { url: string }> = {
       host: config.http.host,
       port: config.http.port,
       logger,
-      status: () => collectStatus({ config, store, centroids, models, admin, inputs, backend, embedder, scheduler: scheduler(), events, snapshots, ...(nodes ? { nodes: () => nodes.heartbeats() } : {}) }),
+      status: () => collectStatus({ config, store, centroids, models, admin, inputs, backend, embedder, scheduler: scheduler(), events, snapshots, restores: (running.get('sharder') as Partial<RunningSharder> | undefined)?.restores, ...(nodes ? { nodes: () => nodes.heartbeats() } : {}) }),
       metrics: () => metrics.registry.metrics(),
       health: () => [...running.values()].flatMap((r) => r.health()),
       snapshots,

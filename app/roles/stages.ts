@@ -2,14 +2,18 @@
  * The two stages as roles, each wired from the pieces a process (or a router worker thread) holds.
  * Used by the role files (router.ts, sharder.ts) and by app/router-worker.ts, so a thread runs the very same topology.
  */
-import type { Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { RoutingSource } from '../../src/cluster/routing.js';
 import type { Config } from '../../src/config.js';
 import type { CaptionEmbedder } from '../../src/embed/embedder.js';
 import type { Logger } from '../../src/logger.js';
 import type { ShardStore } from '../../state/shards.js';
+import { seekOnAssignment } from '../../streams/assignment.js';
+import { startCatchUp } from '../../streams/catch-up.js';
 import { createStageHealth } from '../../streams/health.js';
 import { createStageConsumer } from '../../streams/kafka.js';
+import { createLane } from '../../streams/lane.js';
+import { createRestoreTracker, remainingOf, type RestoreProgress } from '../../streams/restore.js';
 import { routerTopology } from '../../streams/router.js';
 import { sharderTopology, type OnAppended } from '../../streams/sharder.js';
 import { startStage, type RunningStage, type StageOptions } from '../../streams/stage.js';
@@ -46,28 +50,50 @@ export function startRouterRole({ config, logger, kafka, producer, routing, onCh
   });
 }
 
-export function startSharderRole({ config, logger, kafka, producer, routing, onChunk, store, onAppended }: RoleBase & { store: ShardStore; onAppended?: OnAppended }): Promise<RunningStage> {
+export interface RunningSharder extends RunningStage {
+  /** Restore progress of the routed partitions this node owns (streams/restore.ts). */
+  restores(): RestoreProgress[];
+  /** Routed partitions assigned to this node now. */
+  owned(): number[];
+  /** Messages applied while restoring since the process started. */
+  restoredTotal(): number;
+}
+
+export async function startSharderRole({ config, logger, kafka, admin, producer, routing, onChunk, store, onAppended }: RoleBase & { admin: Admin; store: ShardStore; onAppended?: OnAppended }): Promise<RunningSharder> {
+  const log = logger.child({ stage: 'sharder' });
   const health = createStageHealth({ stage: 'sharder', maxRestarts: config.kafka.maxRestarts });
   const consumer = createStageConsumer({ kafka, groupId: config.groups.sharder, settings: config.kafka, logger, shouldRestart: health.shouldRestart });
-  // On assignment, resume each partition from the offset LMDB made durable (it may be ahead of Kafka's
-  // committed offset if we crashed between the LMDB flush and the Kafka commit).
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-      for (const partition of partitions) {
-        const next = store.nextOffset(topic, partition);
-        if (next !== undefined) consumer.seek({ topic, partition, offset: String(next) });
-      }
-    }
+  const tracker = createRestoreTracker({
+    started: (p) => log.info({ ...p, remaining: remainingOf(p) }, 'restoring partition from the routed topic'),
+    finished: (p, seconds) => log.info({ ...p, seconds: Number(seconds.toFixed(2)), recordsPerSecond: Math.round(p.applied / Math.max(seconds, 1e-3)) }, 'partition restored; live'),
   });
-  return startStage({
+  // On every assignment, each partition resumes from the offset LMDB made durable HERE (restore on
+  // assignment: streams/assignment.ts), not from the group's committed offset.
+  seekOnAssignment({ consumer, admin, topic: config.topics.routed, group: config.groups.sharder, nextOffset: store.nextOffset, tracker, logger: log });
+  const lane = createLane();
+  const catchUp = startCatchUp({ store, routing, lane, logger: log });
+  const stage = await startStage({
     name: 'sharder',
     consumer,
     topic: config.topics.routed,
-    topology: sharderTopology({ store, routing, producer, dlqTopic: config.topics.dlq, onAppended }),
+    topology: sharderTopology({ store, routing, producer, dlqTopic: config.topics.dlq, lane, onAppended }),
     chunkSize: config.pipeline.chunkSize,
-    logger: logger.child({ stage: 'sharder' }),
+    logger: log,
     appliedUpTo: (topic, partition) => store.nextOffset(topic, partition),
-    onChunk,
+    onChunk: (info) => {
+      tracker.applied(info.partition, info.outcome.nextOffset, info.outcome.messages);
+      onChunk?.(info);
+    },
     health,
   });
+  return {
+    ...stage,
+    async stop() {
+      await stage.stop();
+      await catchUp.stop();
+    },
+    restores: tracker.restores,
+    owned: tracker.owned,
+    restoredTotal: tracker.restoredTotal,
+  };
 }

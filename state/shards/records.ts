@@ -113,9 +113,15 @@ export function createRecordLog({ shards, meta }: Pick<StateEnv, 'shards' | 'met
           if (record.route) addToFine(record.route.fine, 1);
           return { expert, seq };
         },
-        /** Replaces the bytes at a location (a new route within the same expert); counters unchanged. */
-        rewrite({ expert, seq }: StoredLocation, bytes: Buffer): void {
+        /**
+         * Replaces the bytes at a location (a new route within the same expert); the expert's counter is
+         * unchanged, the fine counters follow a change of fine cluster (`fine`: the one it left and joined).
+         */
+        rewrite({ expert, seq }: StoredLocation, bytes: Buffer, fine?: { left: number | undefined; joined: number | undefined }): void {
           shards.put([expert, seq], bytes);
+          if (!fine || fine.left === fine.joined) return;
+          if (fine.left !== undefined) addToFine(fine.left, -1);
+          if (fine.joined !== undefined) addToFine(fine.joined, 1);
         },
         /** Removes the record at a location (it moves to another shard); `fine`: the fine cluster it left. */
         remove({ expert, seq }: StoredLocation, fine: number | undefined): void {

@@ -175,13 +175,15 @@ describe('modestream cluster: 3 nodes on 3 brokers', () => {
       const ownedBy = new Map(liveNodes.map((n) => [n.id, new Set(n.partitions.routed)]));
 
       // A snapshot served by a surviving node holds every expert of the newest epoch.
+      // Experts are trained on their owners and the seed on the leader; node-1 assembles from the models topic.
       const manifest = await waitFor(
-        'a snapshot of the newest epoch on node-1',
+        'a snapshot on node-1 with a trained version of every expert',
         async () => {
           const res = await fetch(`${first}/snapshots/latest`);
           if (!res.ok) return undefined;
-          const m = (await res.json()) as { centroids: { epoch: number }; experts: { id: number }[] };
-          return m.centroids.epoch === status.centroids?.epoch ? m : undefined;
+          const m = (await res.json()) as { centroids: { epoch: number }; seed: { version: number; files: unknown }; experts: { id: number; files: unknown }[] };
+          const trained = m.experts.every((e) => JSON.stringify(e.files) !== JSON.stringify(m.seed.files));
+          return trained ? m : undefined;
         },
         { timeoutMs: 300_000, intervalMs: 2000 },
       );
@@ -247,8 +249,10 @@ describe('modestream cluster: 3 nodes on 3 brokers', () => {
       // The snapshot: every expert of its epoch.
       const env = openStateEnv({ dir: nodes[0]!.stateDir, readOnly: true });
       try {
-        const model = createCentroidStore({ env }).get(manifest.centroids.epoch)!;
-        expect(manifest.experts.map((e) => e.id).sort((x, y) => x - y)).toEqual(Array.from(model.experts).sort((x, y) => x - y));
+        const centroids = createCentroidStore({ env });
+        const sorted = (ids: Iterable<number>) => [...ids].sort((x, y) => x - y);
+        expect(sorted(manifest.experts.map((e) => e.id))).toEqual(sorted(centroids.get(manifest.centroids.epoch)!.experts));
+        expect(sorted(centroids.latest()!.experts)).toEqual(sorted(centroids.get(manifest.centroids.epoch)!.experts));
       } finally {
         await env.close();
       }

@@ -37,6 +37,22 @@ describe('metrics', () => {
     expect(sample(text, 'modestream_snapshot_version')).toBe(7);
   });
 
+  test('restore figures are read at every scrape: records left per owned partition, and restored in all', async () => {
+    let restores = { remaining: [{ partition: 0, records: 120 }, { partition: 2, records: 0 }], total: 30 };
+    const metrics = createMetrics({ restores: () => restores });
+    let text = await metrics.registry.metrics();
+    expect(sample(text, 'modestream_restore_remaining_records{partition="0"}')).toBe(120);
+    expect(sample(text, 'modestream_restore_remaining_records{partition="2"}')).toBe(0);
+    expect(sample(text, 'modestream_restore_records_total')).toBe(30);
+    // Partition 0 restored and moved away: its series goes; the counter only grows.
+    restores = { remaining: [{ partition: 2, records: 0 }], total: 150 };
+    text = await metrics.registry.metrics();
+    expect(sample(text, 'modestream_restore_remaining_records{partition="0"}')).toBeUndefined();
+    expect(sample(text, 'modestream_restore_records_total')).toBe(150);
+    text = await metrics.registry.metrics();
+    expect(sample(text, 'modestream_restore_records_total')).toBe(150);
+  });
+
   test('a lag source that fails (broker down) keeps the last values instead of failing the scrape', async () => {
     let fail = false;
     const metrics = createMetrics({ consumerLag: async () => (fail ? Promise.reject(new Error('broker down')) : [{ stage: 'sharder', topic: 'routed', partition: 1, lag: 9 }]) });

@@ -21,7 +21,8 @@ describe('role registry', () => {
     expect(topics).toEqual(
       expect.arrayContaining([
         { topic: config.topics.pairs, numPartitions: 6 },
-        { topic: config.topics.routed, numPartitions: 3 },
+        // The shards' changelog: kept whole, so a node taking a partition over can restore its shard.
+        { topic: config.topics.routed, numPartitions: 3, configs: { 'retention.ms': '-1', 'retention.bytes': '-1' } },
         { topic: config.topics.dlq, numPartitions: 1 },
       ]),
     );
