@@ -3,10 +3,10 @@
  * then starts the configured roles in registry order (app/roles/registry.ts). One process runs every
  * role by default; `roles` picks a subset for scale-out.
  *
- *   [pairs] --router--> [routed] --sharder--> LMDB shards <--controller (bootstrap, catch-up routing)
+ *   [pairs] --router--> [routed] --sharder--> LMDB shards <--controller (bootstrap, refinement, drift)
  *       \--> [pairs.dlq]                                    trainer -> snapshots; http: probes, /status
- *   [control] --follower (every node, caught up before the roles)--> LMDB epochs; the elected controller
- *   publishes its epochs to [control] (app/control.ts, streams/leader.ts)
+ *   every node (app/cluster/membership.ts): [control] -> LMDB epochs, [models] -> model store, [nodes] ->
+ *   the cluster's status, caught up before the roles start; then its own heartbeat -> [nodes]
  */
 import type { Logger } from '../src/logger.js';
 import type { BackendInfo } from '../src/tensor/backend.js';
@@ -21,20 +21,15 @@ import type { ShardStore } from '../state/shards.js';
 import { createSnapshotStore } from '../state/snapshots.js';
 import { connectClient, createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
 import { concatMap, lastValueFrom } from 'rxjs';
-import { followControl } from './control.js';
 import { remainingOf } from '../streams/restore.js';
 import { openCore } from './core.js';
 import { createMetrics, subscribeMetrics, type Metrics } from './metrics.js';
 import type { ControllerRole } from './roles/controller.js';
 import { ROLES, roleInputs, topicsOf } from './roles/registry.js';
 import type { RoleName, RunningRole } from './roles/role.js';
-import { startHeartbeats } from './cluster/heartbeat.js';
-import { followNodes } from './cluster/directory.js';
-import { nodeIdOf } from './node-id.js';
 import type { RunningSharder } from './roles/stages.js';
+import { joinCluster } from './cluster/membership.js';
 import { consumerPositions } from './status.js';
-import { startModelReplica } from './model-replica.js';
-import { createSnapshotAssembler } from './snapshot-assembler.js';
 import { createTelemetry } from './telemetry.js';
 import { expertFreshness, type RunningScheduler } from '../training/scheduler.js';
 
@@ -74,25 +69,19 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
     throw err;
   }
   const inputs = roleInputs(config);
-  // Kafka is the system of record for epochs (ARCHITECTURE.md section 3): before any role starts, the
-  // local store holds every epoch the control log held, so a router on a new machine routes at once.
-  const control = await followControl({ config, kafka, admin, centroids: core.centroids, logger });
-
   const running = new Map<RoleName, RunningRole>();
   const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep });
-  // The cluster as the nodes topic tells it (ARCHITECTURE.md section 4, "Cluster status"): read from
-  // the start on every node, for its status and `modestream_cluster_nodes`.
-  const node = nodeIdOf(config);
-  const startedAt = Date.now();
-  const nodes = await followNodes({ kafka, config, node, logger: logger.child({ component: 'nodes' }) });
   // Telemetry: the roles emit, metrics / event log / latency probe subscribe.
   const telemetry = createTelemetry();
+  // Kafka is the system of record (ARCHITECTURE.md section 4): before any role starts, the local stores
+  // hold every epoch and model version the cluster's topics held, and the other nodes are known.
+  const cluster = await joinCluster({ config, kafka, admin, producer, core, snapshots, telemetry, logger });
   const metrics = createMetrics({
     centroidEpoch: () => core.centroids.latestEpoch(),
     consumerLag: () => consumerPositions({ inputs, store: core.store, admin }),
     experts: () => expertFreshness(core, config),
     snapshotVersion: () => snapshots.latest(),
-    clusterNodes: () => countStates(judgeNodes(nodes.heartbeats(), Date.now())),
+    clusterNodes: () => countStates(judgeNodes(cluster.nodes.heartbeats(), Date.now())),
     restores: () => restoreFigures(running.get('sharder')),
   });
   const roles = ROLES.filter((r) => config.roles.includes(r.name));
@@ -108,31 +97,11 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
   );
   const latencies = onLatencies && telemetry.on('appended').subscribe(({ records, durableAt }) => onLatencies(Float64Array.from(records, (r) => durableAt - r.ts)));
 
-  // Trained versions of the whole cluster; a node serving snapshots assembles one when a version arrives.
-  const assembler = config.roles.includes('http') ? createSnapshotAssembler({ config, core, logger, telemetry }) : undefined;
-  const modelReplica = await startModelReplica({ config, kafka, admin, producer, models: core.models, logger, onApplied: assembler?.applied });
-  await modelReplica.caughtUp();
-
   const routing = createRoutingSource({ centroids: core.centroids, embedder: core.embedder.fingerprint, logger });
+  const { control, nodes, modelReplica } = cluster;
   const context = { config, logger, core, kafka, admin, producer, routing, modelReplica, control, telemetry, metrics, events, snapshots, inputs, running, nodes };
   for (const role of roles) running.set(role.name, await role.start(context));
-  // Every node heartbeats whatever its roles; started once the roles run, so the first one shows them.
-  const heartbeats = startHeartbeats({
-    sources: {
-      config,
-      node,
-      startedAt,
-      running,
-      httpUrl: () => (running.get('http') as { url?: string } | undefined)?.url,
-      expertStats: () => core.store.expertStats(),
-      centroidEpoch: () => core.centroids.latestEpoch(),
-      snapshotVersion: () => snapshots.latest(),
-    },
-    producer,
-    topic: config.topics.nodes,
-    heartbeatMs: config.node.heartbeatMs,
-    logger: logger.child({ component: 'heartbeat' }),
-  });
+  cluster.heartbeat(running);
 
   let stopping: Promise<void> | undefined;
   return {
@@ -150,15 +119,11 @@ export async function startApp({ config, logger, onLatencies }: StartAppOptions)
         // Reverse start order: http and the trainer first, then the router (no new routed records),
         // then the sharder drains what it holds in flight.
         for (const role of [...roles].reverse()) await running.get(role.name)?.stop();
-        await modelReplica.stop();
-        await assembler?.stop();
         // Once the roles are down: the last heartbeat, marked stopped, says so truthfully.
-        await heartbeats.stop();
-        await nodes.stop();
+        await cluster.leave();
         telemetry.close();
         await recorded;
         latencies?.unsubscribe();
-        await control.stop();
         await producer.disconnect();
         await admin.disconnect();
         routing.dispose();

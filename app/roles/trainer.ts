@@ -3,16 +3,19 @@ import { partitionCount } from '../../streams/kafka.js';
 import { startSeedSampleFollower } from '../seed-sample-follower.js';
 import { seedSource, trainingPlacement } from '../../training/placement.js';
 import { startTrainingScheduler, type RunningScheduler } from '../../training/scheduler.js';
+import type { ControllerRole } from './controller.js';
 import { noConsumers, type RoleDefinition, type RunningRole } from './role.js';
+import type { RunningSharder } from './stages.js';
 
 export const trainer: RoleDefinition<RunningScheduler & RunningRole> = {
   name: 'trainer',
   start: async ({ config, core, logger, telemetry, modelReplica, running, admin, kafka }) => {
-    const sharder = running.get('sharder');
-    const controller = running.get('controller');
+    // Absent roles run in other processes sharing this state dir: then this trainer trains everything.
+    const sharder = running.get('sharder') as RunningSharder | undefined;
+    const controller = running.get('controller') as ControllerRole | undefined;
     const placement = {
-      owned: sharder && 'owned' in sharder ? () => (sharder as { owned(): readonly number[] }).owned() : undefined,
-      leads: controller && 'leadership' in controller ? () => (controller as { leadership(): { leader: boolean } }).leadership().leader : undefined,
+      owned: sharder && (() => sharder.owned()),
+      leads: controller && (() => controller.leadership().leader),
       routedPartitions: await partitionCount(admin, config.topics.routed),
     };
     // Every trainer node keeps the sample: whichever node leads later trains the seed from it.
