@@ -88,6 +88,21 @@ export function createProducer(kafka: Kafka): Producer {
 }
 
 /**
+ * A producer for one transactional id (streams/transactions.ts): idempotent with one request in flight,
+ * as Kafka transactions require. Its retries are kafkajs's idempotent default (unbounded).
+ */
+export function createTransactionalProducer(kafka: Kafka, { transactionalId, transactionTimeoutMs }: { transactionalId: string; transactionTimeoutMs: number }): Producer {
+  return kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    transactionalId,
+    transactionTimeout: transactionTimeoutMs,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+}
+
+/**
  * A stage's consumer: fetch sizes from the settings (maxBytesPerPartition must exceed the largest
  * message); after a failure it rejoins and resumes from committed or durable offsets, as long as
  * `shouldRestart` agrees (streams/health.ts: Kafka outages always, our own failures a few times).
