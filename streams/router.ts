@@ -6,8 +6,8 @@
  *
  * Each step is an operator over one chunk; the chunk is complete once Kafka acknowledged both its
  * routed records and its dead letters (acks=-1), and only then is the input offset committed. With
- * `transactions` (pipeline.exactlyOnce) the records and the input offset commit in one Kafka transaction
- * (streams/transactions.ts), so a redelivered chunk routed differently is visible only once.
+ * `transactions` (pipeline.exactlyOnce) the routed records and the input offset commit in one Kafka
+ * transaction (streams/transactions.ts), so a redelivered chunk routed differently is visible once.
  */
 import type { Message, Producer } from 'kafkajs';
 import { concatMap, map, pipe, type OperatorFunction } from 'rxjs';
@@ -84,7 +84,7 @@ export interface PublishOptions {
   routedPartitions: number;
   /** The seed's cluster-wide sample: this share of the records also goes to `topic` (absent or 0: none). */
   sample?: { topic: string; rate: number };
-  /** Exactly-once: each chunk's messages and input offset in one transaction (then `producer` is unused). */
+  /** Exactly-once: each chunk's routed and sample messages and its input offset in one transaction (`producer` sends only dead letters). */
   transactions?: ChunkTransactions;
   /** Test hook (at-least-once path): runs after the chunk was sent, before its offset is committed. */
   afterSend?: () => void;
@@ -120,7 +120,12 @@ export function publishRouted({ producer, routedTopic, dlqTopic, routedPartition
     const unrouted = chunk.routes.filter((r) => r === null).length;
     const outcome: ChunkOutcome = { messages: chunk.messages.length, nextOffset, routed: routed.length - unrouted, unrouted, deadLettered: dead.length };
     if (transactions) {
-      await transactions.run(topicMessages, { topic: last.topic, partition: last.partition, offset: nextOffset });
+      // Dead letters stay outside the transaction: a rejection depends on the bytes alone, so a redelivery
+      // rejects the same messages (at-least-once, as before), and the DLQ holds no commit markers, so
+      // its offsets still count its messages (`modestream status`).
+      const letters = topicMessages.filter((t) => t.topic === dlqTopic);
+      if (letters.length) await producer.sendBatch({ topicMessages: letters, acks: -1 });
+      await transactions.run(topicMessages.filter((t) => t.topic !== dlqTopic), { topic: last.topic, partition: last.partition, offset: nextOffset });
       return { ...outcome, offsetsCommitted: true };
     }
     if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });

@@ -8,8 +8,8 @@
  * partition is not stale (revoked or seeked). The topology's observable completes once the chunk's
  * effects are durable; only then is its offset resolved and committed to Kafka (at-least-once; the
  * sharder's pair-id dedup makes the shards exactly-once), unless the topology committed it in the
- * chunk's own Kafka transaction (the exactly-once router: `offsetsCommitted`). Backpressure is pulling: kafkajs fetches the
- * next batch only when this handler returns.
+ * chunk's own Kafka transaction (the exactly-once router: `offsetsCommitted`). Backpressure is
+ * pulling: kafkajs fetches the next batch only when this handler returns.
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { EMPTY, concatMap, from, lastValueFrom, of, type OperatorFunction } from 'rxjs';
