@@ -91,9 +91,19 @@ export function createChunkTransactions(options: ChunkTransactionsOptions): Chun
         if (isFencedError(err)) logger.warn({ transactionalId, topic, partition, err: errorMessage(err) }, 'transaction fenced (timed out, or a newer producer with our id); the chunk is processed again');
         // A fenced producer, or one whose abort failed, cannot start another transaction: open a fresh one next time.
         if (!aborted || isFencedError(err)) await drop();
-        throw err;
+        throw retriable(err);
       }
     },
     close: drop,
   };
+}
+
+/**
+ * A failed transaction as an error kafkajs restarts the consumer after (and streams/health.ts waits out
+ * as a Kafka outage): the transaction holds only Kafka calls, and kafkajs gives up on some of them
+ * during a broker restart with a non-retriable error ("Failed to find group coordinator"), which would
+ * stop the consumer for good. No `cause`: kafkajs judges an error by its innermost cause.
+ */
+function retriable(err: unknown): Error {
+  return Object.assign(new Error(`chunk transaction aborted, the chunk is processed again: ${errorMessage(err)}`), { name: 'KafkaJSChunkTransactionError', retriable: true });
 }
