@@ -1,8 +1,8 @@
 /**
  * Runs the router role in worker threads (pipeline.routerThreads of them, members of one consumer
  * group). A thread that dies is restarted with backoff; ingestion of what it owned resumes from the
- * group's committed offsets, so nothing is lost (its uncommitted chunk is routed again and deduplicated
- * by the sharder).
+ * group's committed offsets, so nothing is lost (its uncommitted chunk is routed again; its open
+ * transaction, which the restarted thread's producer aborts, is never seen: ARCHITECTURE.md section 4).
  */
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../src/config.js';

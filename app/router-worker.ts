@@ -57,6 +57,7 @@ try {
     routing,
     embedder,
     routedPartitions,
+    thread: index,
     onChunk: (info) => send({ type: 'chunk', info }),
   });
   // The parent answers the probes: tell it whenever the consumer's state changes.

@@ -172,16 +172,24 @@ async function addKafkaFigures(report: StatusReport, { config, store, admin, inp
  * offset, the role's position (the group's committed offset, or the offset LMDB made durable) and the lag
  * between. For the status report and, at every scrape, the `modestream_consumer_lag` gauge.
  */
+/** LMDB's position, moved past what Kafka's committed offset skipped; none where this node applied nothing. */
+function maxDefined(durable: number | undefined, committed: number | undefined): number | undefined {
+  return durable === undefined ? undefined : Math.max(durable, committed ?? -1);
+}
+
 export async function consumerPositions({ inputs, store, admin }: { inputs: readonly StageInput[]; store: Pick<ShardStore, 'nextOffset'>; admin: Admin }): Promise<StatusReport['partitions']> {
   const perInput = await Promise.all(
     inputs.map(async ({ stage, topic, group, position }) => {
-      const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), position === 'committed' ? admin.fetchOffsets({ groupId: group, topics: [topic] }) : undefined]);
-      const byPartition = new Map((committed?.[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+      const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: group, topics: [topic] })]);
+      const byPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
       return ends
         .sort((a, b) => a.partition - b.partition)
         .map((p) => {
           const end = Number(p.high);
-          const at = position === 'committed' ? byPartition.get(p.partition) : store.nextOffset(topic, p.partition);
+          const kafkaAt = byPartition.get(p.partition);
+          // LMDB's offset is the last applied record + 1; Kafka's may be past the transaction markers that
+          // follow it (streams/stage.ts), which are nothing to apply.
+          const at = position === 'committed' ? kafkaAt : maxDefined(store.nextOffset(topic, p.partition), kafkaAt);
           const known = at === undefined || at < 0 ? null : at;
           return { topic, partition: p.partition, stage, position: known, end, lag: end - (known ?? Number(p.low)) };
         });

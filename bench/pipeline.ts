@@ -4,7 +4,8 @@
  * One run, one broker, one input topic, with its anchor figures next to ours:
  *   1. produce N synthetic pairs (28x28 images) to the pairs topic            -> produce rate
  *   2. raw kafkajs consumer, no processing, over the same topic               -> anchor consume rate
- *   3. router alone (validate, embed, route against m fine centers, produce)  -> router rate
+ *   3. router alone (validate, embed, route against m fine centers, produce)  -> router rate, with
+ *      its Kafka transactions (pipeline.exactlyOnce) and without
  *   4. router + sharder (durable in LMDB)                                     -> end-to-end rate
  *   5. S seconds at R pairs/s from a separate feeder process                   -> p50/p99 latency
  *      (pair produced -> durable in its shard), RSS at start / peak / end.
@@ -131,18 +132,20 @@ async function main(): Promise<void> {
       console.log(`raw kafkajs consume: ${fmt(results.rawConsumeRate)} records/s`);
     }
 
-    // 3. Router alone.
-    if (N > 0) {
-      const cfg = config('router', { roles: ['router'] });
+    // 3. Router alone, with its Kafka transactions (pipeline.exactlyOnce, the default) and without.
+    for (const exactlyOnce of N > 0 ? [true, false] : []) {
+      const phase = exactlyOnce ? 'router' : 'router-alo';
+      const cfg = config(phase, { roles: ['router'], pipeline: { chunkSize: Number(args.chunk), exactlyOnce } });
       const app = await startApp({ config: cfg, logger: silentLogger });
       const admin = kafka.admin();
       await admin.connect();
       const t0 = performance.now();
       await waitUntil(async () => (await committed(admin, cfg.groups.router, cfg.topics.pairs)) >= N);
-      results.routerRate = N / ((performance.now() - t0) / 1000);
+      const rate = N / ((performance.now() - t0) / 1000);
+      results[exactlyOnce ? 'routerRate' : 'routerRateAtLeastOnce'] = rate;
       await admin.disconnect();
       await app.stop();
-      console.log(`router: ${fmt(results.routerRate)} pairs/s`);
+      console.log(`router (${exactlyOnce ? 'exactly-once' : 'at-least-once'}): ${fmt(rate)} pairs/s`);
     }
 
     // 4. Router + sharder, produced -> durable.
@@ -216,6 +219,7 @@ async function main(): Promise<void> {
     console.log('\nsummary');
     console.log(`  raw kafkajs consume   ${fmt(Number(results.rawConsumeRate))} records/s (anchor)`);
     console.log(`  router                ${fmt(Number(results.routerRate))} pairs/s  (${ratio(Number(results.routerRate), Number(results.rawConsumeRate))} x raw)`);
+    console.log(`  router at-least-once  ${fmt(Number(results.routerRateAtLeastOnce))} pairs/s  (${ratio(Number(results.routerRateAtLeastOnce), Number(results.rawConsumeRate))} x raw; pipeline.exactlyOnce=false)`);
     console.log(`  end to end            ${fmt(Number(results.endToEndRate))} pairs/s  (${ratio(Number(results.endToEndRate), Number(results.rawConsumeRate))} x raw)`);
     }
     console.log(JSON.stringify(results));

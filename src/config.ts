@@ -51,6 +51,13 @@ export const KafkaConfig = z
      * orchestrator restarts the process); Kafka outages are waited out however long (streams/health.ts).
      */
     maxRestarts: z.number().int().min(0).default(5),
+    /**
+     * The router's Kafka transactions (pipeline.exactlyOnce): a transaction left open by a node that died
+     * and never comes back blocks read-committed readers of the partitions it wrote (the sharders) for
+     * this long, plus the broker's abort check (10 s). It only spans sending a chunk, its offsets and the
+     * commit (embedding happens before), so it can be small; the broker caps it (transaction.max.timeout.ms).
+     */
+    transactionTimeoutMs: z.number().int().min(1000).default(10_000),
   })
   .strict();
 
@@ -392,6 +399,13 @@ export const PipelineConfig = z
      * product names); a hit skips the encoder. Bounded LRU: about (dim x 4 + caption) bytes an entry.
      */
     embedCache: z.number().int().min(0).max(10_000_000).default(20_000),
+    /**
+     * The router publishes each chunk's routed records, dead letters and samples and commits its input
+     * offsets in one Kafka transaction, so a chunk redelivered after a crash and routed differently is
+     * stored once in the cluster (ARCHITECTURE.md section 4). Off: at-least-once (brokers without
+     * transactions, benchmarks).
+     */
+    exactlyOnce: z.boolean().default(true),
   })
   .strict();
 

@@ -44,3 +44,10 @@ export function isRetriableKafkaError(err: unknown): boolean {
 export function isAuthenticationError(err: unknown): boolean {
   return chain(err).some((e) => e.name === 'KafkaJSSASLAuthenticationError' || e.type === 'SASL_AUTHENTICATION_FAILED');
 }
+
+const FENCED_TYPES = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
+
+/** Another producer with our transactional id started (a newer incarnation of this node's router): we are a zombie. */
+export function isFencedError(err: unknown): boolean {
+  return chain(err).some((e) => e.type !== undefined && FENCED_TYPES.has(e.type));
+}

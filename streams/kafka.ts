@@ -88,6 +88,21 @@ export function createProducer(kafka: Kafka): Producer {
 }
 
 /**
+ * A producer for one transactional id (streams/transactions.ts): idempotent with one request in flight,
+ * as Kafka transactions require. Its retries are kafkajs's idempotent default (unbounded).
+ */
+export function createTransactionalProducer(kafka: Kafka, { transactionalId, transactionTimeoutMs }: { transactionalId: string; transactionTimeoutMs: number }): Producer {
+  return kafka.producer({
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    transactionalId,
+    transactionTimeout: transactionTimeoutMs,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+}
+
+/**
  * A stage's consumer: fetch sizes from the settings (maxBytesPerPartition must exceed the largest
  * message); after a failure it rejoins and resumes from committed or durable offsets, as long as
  * `shouldRestart` agrees (streams/health.ts: Kafka outages always, our own failures a few times).
@@ -155,7 +170,7 @@ export async function ensureTopics({ admin, topics, settings, logger }: { admin:
 }
 
 /**
- * Waits until every partition of the topics has a leader. kafkajs's own `waitForLeaders` asks one broker
+ * Waits until every partition of the topics has a leader that answers for it. kafkajs's own `waitForLeaders` asks one broker
  * and gives up on "does not host this topic-partition", which a broker of a multi-node cluster answers
  * until the new topic reaches its metadata cache.
  */
@@ -164,7 +179,12 @@ export async function waitForTopicLeaders(admin: Admin, topics: readonly string[
   for (;;) {
     try {
       const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
-      if (found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      if (found.length === topics.length && found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) {
+        // A leader named in the metadata may still answer "not the leader" to ListOffsets for a moment
+        // (a fresh broker), which the first reader of a new topic (the models replica) would die of.
+        await Promise.all(topics.map((topic) => admin.fetchTopicOffsets(topic)));
+        return;
+      }
     } catch (err) {
       if (Date.now() >= deadline) throw err;
     }

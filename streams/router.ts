@@ -5,7 +5,9 @@
  *                       \-> rejected messages ride along and are dead-lettered by publishRouted
  *
  * Each step is an operator over one chunk; the chunk is complete once Kafka acknowledged both its
- * routed records and its dead letters (acks=-1), and only then is the input offset committed.
+ * routed records and its dead letters (acks=-1), and only then is the input offset committed. With
+ * `transactions` (pipeline.exactlyOnce) the routed records and the input offset commit in one Kafka
+ * transaction (streams/transactions.ts), so a redelivered chunk routed differently is visible once.
  */
 import type { Message, Producer } from 'kafkajs';
 import { concatMap, map, pipe, type OperatorFunction } from 'rxjs';
@@ -16,6 +18,7 @@ import { encodeRouted, UNROUTED, type Route, type RoutedRecord } from '../src/co
 import type { CaptionEmbedder } from '../src/embed/embedder.js';
 import { deadLetter, type InputMessage } from './messages.js';
 import type { ChunkOutcome, Topology } from './stage.js';
+import type { ChunkTransactions } from './transactions.js';
 
 interface Accepted {
   message: InputMessage;
@@ -81,6 +84,10 @@ export interface PublishOptions {
   routedPartitions: number;
   /** The seed's cluster-wide sample: this share of the records also goes to `topic` (absent or 0: none). */
   sample?: { topic: string; rate: number };
+  /** Exactly-once: each chunk's routed and sample messages and its input offset in one transaction (`producer` sends only dead letters). */
+  transactions?: ChunkTransactions;
+  /** Test hook (at-least-once path): runs after the chunk was sent, before its offset is committed. */
+  afterSend?: () => void;
 }
 
 /** Whether a pair is in the seed sample: a hash of its id, so a redelivered pair makes the same choice. */
@@ -88,7 +95,7 @@ export function inSeedSample(id: string, rate: number): boolean {
   return hashString(`seed-sample:${id}`) / 2 ** 32 < rate;
 }
 
-export function publishRouted({ producer, routedTopic, dlqTopic, routedPartitions, sample }: PublishOptions): OperatorFunction<RoutedChunk, ChunkOutcome> {
+export function publishRouted({ producer, routedTopic, dlqTopic, routedPartitions, sample, transactions, afterSend }: PublishOptions): OperatorFunction<RoutedChunk, ChunkOutcome> {
   return concatMap(async (chunk) => {
     const routed: Message[] = chunk.accepted.map(({ message, pair }, i) => {
       const record = toRoutedRecord(message, pair, chunk.embeddings.subarray(i * chunk.dim, (i + 1) * chunk.dim), chunk.routes[i] ?? null);
@@ -108,10 +115,22 @@ export function publishRouted({ producer, routedTopic, dlqTopic, routedPartition
       { topic: dlqTopic, messages: dead },
       ...(sample ? [{ topic: sample.topic, messages: sampled }] : []),
     ].filter((t) => t.messages.length > 0);
-    if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
     const last = chunk.messages[chunk.messages.length - 1]!;
+    const nextOffset = Number(last.offset) + 1;
     const unrouted = chunk.routes.filter((r) => r === null).length;
-    return { messages: chunk.messages.length, nextOffset: Number(last.offset) + 1, routed: routed.length - unrouted, unrouted, deadLettered: dead.length };
+    const outcome: ChunkOutcome = { messages: chunk.messages.length, nextOffset, routed: routed.length - unrouted, unrouted, deadLettered: dead.length };
+    if (transactions) {
+      // Dead letters stay outside the transaction: a rejection depends on the bytes alone, so a redelivery
+      // rejects the same messages (at-least-once, as before), and the DLQ holds no commit markers, so
+      // its offsets still count its messages (`modestream status`).
+      const letters = topicMessages.filter((t) => t.topic === dlqTopic);
+      if (letters.length) await producer.sendBatch({ topicMessages: letters, acks: -1 });
+      await transactions.run(topicMessages.filter((t) => t.topic !== dlqTopic), { topic: last.topic, partition: last.partition, offset: nextOffset });
+      return { ...outcome, offsetsCommitted: true };
+    }
+    if (topicMessages.length) await producer.sendBatch({ topicMessages, acks: -1 });
+    afterSend?.();
+    return outcome;
   });
 }
 

@@ -7,8 +7,9 @@
  * into chunks, and each chunk goes through the topology only while the consumer is running and the
  * partition is not stale (revoked or seeked). The topology's observable completes once the chunk's
  * effects are durable; only then is its offset resolved and committed to Kafka (at-least-once; the
- * sharder's pair-id dedup makes the shards exactly-once). Backpressure is pulling: kafkajs fetches the
- * next batch only when this handler returns.
+ * sharder's pair-id dedup makes the shards exactly-once), unless the topology committed it in the
+ * chunk's own Kafka transaction (the exactly-once router: `offsetsCommitted`). Backpressure is
+ * pulling: kafkajs fetches the next batch only when this handler returns.
  *
  * A restore on assignment (streams/assignment.ts) is no special path here: the partition was sought to
  * the store's own offset, so its history simply comes first, in the same chunks, and a commit may move
@@ -32,10 +33,12 @@ export interface ChunkOutcome {
   deadLettered?: number;
   written?: number;
   duplicates?: number;
+  /** The topology committed the offset itself, in the transaction of the chunk's effects (the exactly-once router). */
+  offsetsCommitted?: boolean;
 }
 
 /** The counters of a chunk outcome (a role declares which it counts; each is a metric label). */
-export type OutcomeName = Exclude<keyof ChunkOutcome, 'messages' | 'nextOffset'>;
+export type OutcomeName = Exclude<keyof ChunkOutcome, 'messages' | 'nextOffset' | 'offsetsCommitted'>;
 
 /** What a stage does with one chunk of one partition; completes when the effects are durable. */
 export type Topology = OperatorFunction<InputMessage[], ChunkOutcome>;
@@ -108,6 +111,10 @@ async function handleBatch(options: StageOptions, payload: EachBatchPayload): Pr
   for (let i = 0; i < fresh.length; i += chunkSize) {
     chunks.push(fresh.slice(i, i + chunkSize).map((m) => toInputMessage(topic, partition, m)));
   }
+  // A transactional input (the routed topic) ends a batch with commit markers, which kafkajs hides: the
+  // last chunk commits past them, or the lag would read 1 forever (ARCHITECTURE.md section 4).
+  const batchEnd = Number(batch.lastOffset?.() ?? -1) + 1;
+  const lastChunk = chunks[chunks.length - 1];
 
   await lastValueFrom(
     from(chunks).pipe(
@@ -120,7 +127,8 @@ async function handleBatch(options: StageOptions, payload: EachBatchPayload): Pr
           topology,
           concatMap(async (outcome) => {
             resolveOffset(String(outcome.nextOffset - 1));
-            const committed = await commit(consumer, logger, topic, partition, outcome.nextOffset);
+            const next = chunk === lastChunk ? Math.max(outcome.nextOffset, batchEnd) : outcome.nextOffset;
+            const committed = outcome.offsetsCommitted === true || (await commit(consumer, logger, topic, partition, next));
             refused ||= !committed;
             health?.progressed();
             onChunk?.({ stage: name, topic, partition, outcome, ms: performance.now() - started });

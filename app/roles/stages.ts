@@ -11,10 +11,12 @@ import type { ShardStore } from '../../state/shards.js';
 import { seekOnAssignment } from '../../streams/assignment.js';
 import { startCatchUp } from '../../streams/catch-up.js';
 import { createStageHealth } from '../../streams/health.js';
-import { createStageConsumer } from '../../streams/kafka.js';
+import { connectClient, createStageConsumer } from '../../streams/kafka.js';
 import { createLane } from '../../streams/lane.js';
 import { createRestoreTracker, remainingOf, type RestoreProgress } from '../../streams/restore.js';
 import { routerTopology } from '../../streams/router.js';
+import { createChunkTransactions } from '../../streams/transactions.js';
+import { nodeIdOf } from '../node-id.js';
 import { sharderTopology, type OnAppended } from '../../streams/sharder.js';
 import { startStage, type RunningStage, type StageOptions } from '../../streams/stage.js';
 
@@ -27,9 +29,25 @@ interface RoleBase {
   onChunk?: StageOptions['onChunk'];
 }
 
-export function startRouterRole({ config, logger, kafka, producer, routing, onChunk, embedder, routedPartitions }: RoleBase & { embedder: CaptionEmbedder; routedPartitions: number }): Promise<RunningStage> {
+export async function startRouterRole({ config, logger, kafka, producer, routing, onChunk, embedder, routedPartitions, thread = 0 }: RoleBase & { embedder: CaptionEmbedder; routedPartitions: number; thread?: number }): Promise<RunningStage> {
   const health = createStageHealth({ stage: 'router', maxRestarts: config.kafka.maxRestarts });
-  return startStage({
+  const stageLogger = logger.child({ stage: 'router' });
+  const afterSend = crashAfterSendHook();
+  // Exactly-once publish (ARCHITECTURE.md section 4): the id is stable per node and thread, so a restarted
+  // node fences its previous incarnation at once.
+  const transactions = config.pipeline.exactlyOnce
+    ? createChunkTransactions({
+        kafka,
+        transactionalId: `${config.groups.router}.${nodeIdOf(config)}.${thread}`,
+        transactionTimeoutMs: config.kafka.transactionTimeoutMs,
+        consumerGroupId: config.groups.router,
+        logger: stageLogger,
+        connect: (client) => connectClient(client, config.kafka),
+        afterSend,
+      })
+    : undefined;
+  await transactions?.start();
+  const stage = await startStage({
     name: 'router',
     consumer: createStageConsumer({ kafka, groupId: config.groups.router, settings: config.kafka, logger, shouldRestart: health.shouldRestart }),
     health,
@@ -43,11 +61,29 @@ export function startRouterRole({ config, logger, kafka, producer, routing, onCh
       dlqTopic: config.topics.dlq,
       routedPartitions,
       sample: { topic: config.topics.sample, rate: config.controller.seedSample.rate },
+      transactions,
+      afterSend,
     }),
     chunkSize: config.pipeline.chunkSize,
-    logger: logger.child({ stage: 'router' }),
+    logger: stageLogger,
     onChunk,
   });
+  return {
+    ...stage,
+    async stop() {
+      await stage.stop();
+      await transactions?.close();
+    },
+  };
+}
+
+/**
+ * Test hook: MODESTREAM_TEST_CRASH_AFTER_SEND=1 exits the process (code 137, as kill -9) right after a
+ * chunk was sent and before its offset is committed: the crash the exactly-once publish is for.
+ */
+function crashAfterSendHook(): (() => void) | undefined {
+  if (process.env.MODESTREAM_TEST_CRASH_AFTER_SEND !== '1') return undefined;
+  return () => process.exit(137);
 }
 
 export interface RunningSharder extends RunningStage {

@@ -15,6 +15,7 @@ import { initBackend } from '../../src/tensor/backend.js';
 import { DLQ_HEADERS, type InputMessage } from '../../streams/messages.js';
 import { routerTopology } from '../../streams/router.js';
 import type { ChunkOutcome } from '../../streams/stage.js';
+import type { ChunkOffset, ChunkTransactions } from '../../streams/transactions.js';
 import { bootstrapModel, capturingProducer, decodedOrThrow, fashionCaptions, fixedRoutingSource, headerText, inputMessage } from './stream-fakes.js';
 
 const limits = LimitsConfig.parse({});
@@ -133,5 +134,36 @@ describe('routerTopology', () => {
     }
     // No partition takes them all.
     expect(new Set(routed.map((m) => m.partition)).size).toBeGreaterThan(1);
+  });
+
+  test('with transactions, the routed messages and the next input offset go to one transaction; dead letters are sent before it', async () => {
+    const sink = capturingProducer();
+    const runs: { topics: string[]; count: number; offset: ChunkOffset }[] = [];
+    const transactions: ChunkTransactions = {
+      start: async () => {},
+      close: async () => {},
+      run: async (topicMessages, offset) => void runs.push({ topics: topicMessages.map((t) => t.topic), count: topicMessages.reduce((n, t) => n + t.messages.length, 0), offset }),
+    };
+    const topology = routerTopology({ limits, embedder, routing: fixedRoutingSource(model), producer: sink.producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, transactions });
+    const chunk = [
+      inputMessage({ topic: 'pairs', partition: 2, offset: 20, value: pair('t1', captions[0]!) }),
+      inputMessage({ topic: 'pairs', partition: 2, offset: 21, value: Buffer.from('not json') }),
+    ];
+    const outcome = await lastValueFrom(of(chunk).pipe(topology));
+    expect(outcome).toEqual({ messages: 2, nextOffset: 22, routed: 1, unrouted: 0, deadLettered: 1, offsetsCommitted: true });
+    expect(runs).toEqual([{ topics: [ROUTED], count: 1, offset: { topic: 'pairs', partition: 2, offset: 22 } }]);
+    expect(sink.batches.map((b) => b.topicMessages!.map((t) => t.topic))).toEqual([[DLQ]]);
+  });
+
+  test('a failed transaction fails the chunk (the stage restarts from the committed offset)', async () => {
+    const transactions: ChunkTransactions = {
+      start: async () => {},
+      close: async () => {},
+      run: async () => {
+        throw Object.assign(new Error('fenced'), { type: 'INVALID_PRODUCER_EPOCH' });
+      },
+    };
+    const topology = routerTopology({ limits, embedder, routing: fixedRoutingSource(model), producer: capturingProducer().producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, transactions });
+    await expect(lastValueFrom(of([inputMessage({ offset: 0, value: pair('t2', captions[1]!) })]).pipe(topology))).rejects.toThrow('fenced');
   });
 });

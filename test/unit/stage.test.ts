@@ -64,6 +64,33 @@ describe('startStage', () => {
     expect(chunks.map((c) => c.messages)).toEqual([3, 3, 1]);
   });
 
+  test('the last chunk commits past what kafkajs hid at the batch end (transaction markers), so the lag can reach 0', async () => {
+    const { fake, log, handle } = await start();
+    const batch = fakeBatch(TOPIC, 2, messages(0, 5));
+    // Offsets 5 and 6 were commit markers: in the batch's range, not among its messages.
+    Object.assign(batch.payload.batch, { lastOffset: () => '6' });
+    await handle(batch.payload);
+    expect(log).toEqual(['chunk 0,1,2', 'commit 3', 'chunk 3,4', 'commit 7']);
+    expect(committed(fake)).toEqual([`${TOPIC}/2@3`, `${TOPIC}/2@7`]);
+    expect(batch.resolved).toEqual(['2', '4']);
+  });
+
+  test('a topology that committed its offsets in its own transaction is not committed again', async () => {
+    const log: string[] = [];
+    const transactional: OperatorFunction<InputMessage[], ChunkOutcome> = concatMap(async (chunk) => {
+      log.push(`transaction ${chunk.map((m) => m.offset).join(',')}`);
+      return { messages: chunk.length, nextOffset: Number(chunk[chunk.length - 1]!.offset) + 1, offsetsCommitted: true };
+    });
+    const { fake, chunks, handle } = await start({ topology: transactional });
+    const batch = fakeBatch(TOPIC, 0, messages(0, 4));
+    await handle(batch.payload);
+    expect(log).toEqual(['transaction 0,1,2', 'transaction 3']);
+    expect(fake.commits).toEqual([]);
+    // kafkajs still learns how far the partition was processed, and the chunks are reported.
+    expect(batch.resolved).toEqual(['2', '3']);
+    expect(chunks).toHaveLength(2);
+  });
+
   test('messages below appliedUpTo are skipped; the rest is processed from there', async () => {
     const { fake, log, handle } = await start({ appliedUpTo: (topic, partition) => (topic === TOPIC && partition === 1 ? 4 : undefined) });
     await handle(fakeBatch(TOPIC, 1, messages(0, 7)).payload);
