@@ -57,7 +57,6 @@ try {
     routing,
     embedder,
     routedPartitions,
-    thread: index,
     onChunk: (info) => send({ type: 'chunk', info }),
   });
   // The parent answers the probes: tell it whenever the consumer's state changes.

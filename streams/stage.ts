@@ -50,6 +50,12 @@ export interface StageOptions {
   topology: Topology;
   chunkSize: number;
   logger: Logger;
+  /**
+   * Async and before each batch: where the partition really stands when that may have changed (the
+   * exactly-once router after opening a partition's transactional producer: streams/transactions.ts);
+   * older messages are skipped. Undefined: nothing to add.
+   */
+  resumeFrom?: (topic: string, partition: number) => Promise<number | undefined>;
   /** First offset not yet applied for a partition (the sharder reads it from LMDB); older messages are skipped. */
   appliedUpTo?: (topic: string, partition: number) => number | undefined;
   /** Called after each committed chunk (metrics, progress). */
@@ -96,7 +102,8 @@ async function handleBatch(options: StageOptions, payload: EachBatchPayload): Pr
   let refused = false;
   const live = () => !refused && isRunning() && !isStale();
 
-  const applied = appliedUpTo?.(topic, partition) ?? -1;
+  const resumed = (await options.resumeFrom?.(topic, partition)) ?? -1;
+  const applied = Math.max(appliedUpTo?.(topic, partition) ?? -1, resumed);
   const fresh = batch.messages.filter((m) => Number(m.offset) >= applied);
   if (fresh.length < batch.messages.length) {
     logger.debug({ topic, partition, skipped: batch.messages.length - fresh.length }, 'skipping messages already applied');

@@ -16,7 +16,6 @@ import { createLane } from '../../streams/lane.js';
 import { createRestoreTracker, remainingOf, type RestoreProgress } from '../../streams/restore.js';
 import { routerTopology } from '../../streams/router.js';
 import { createChunkTransactions } from '../../streams/transactions.js';
-import { nodeIdOf } from '../node-id.js';
 import { sharderTopology, type OnAppended } from '../../streams/sharder.js';
 import { startStage, type RunningStage, type StageOptions } from '../../streams/stage.js';
 
@@ -29,16 +28,16 @@ interface RoleBase {
   onChunk?: StageOptions['onChunk'];
 }
 
-export async function startRouterRole({ config, logger, kafka, producer, routing, onChunk, embedder, routedPartitions, thread = 0 }: RoleBase & { embedder: CaptionEmbedder; routedPartitions: number; thread?: number }): Promise<RunningStage> {
+export async function startRouterRole({ config, logger, kafka, producer, routing, onChunk, embedder, routedPartitions }: RoleBase & { embedder: CaptionEmbedder; routedPartitions: number }): Promise<RunningStage> {
   const health = createStageHealth({ stage: 'router', maxRestarts: config.kafka.maxRestarts });
   const stageLogger = logger.child({ stage: 'router' });
   const afterSend = crashAfterSendHook();
-  // Exactly-once publish (ARCHITECTURE.md section 4): the id is stable per node and thread, so a restarted
-  // node fences its previous incarnation at once.
+  // Exactly-once publish (ARCHITECTURE.md section 4): one transactional id per input partition, so the
+  // partition's next owner, on any node, fences the previous one.
   const transactions = config.pipeline.exactlyOnce
     ? createChunkTransactions({
         kafka,
-        transactionalId: `${config.groups.router}.${nodeIdOf(config)}.${thread}`,
+        transactionalIdPrefix: config.groups.router,
         transactionTimeoutMs: config.kafka.transactionTimeoutMs,
         consumerGroupId: config.groups.router,
         logger: stageLogger,
@@ -46,7 +45,6 @@ export async function startRouterRole({ config, logger, kafka, producer, routing
         afterSend,
       })
     : undefined;
-  await transactions?.start();
   const stage = await startStage({
     name: 'router',
     consumer: createStageConsumer({ kafka, groupId: config.groups.router, settings: config.kafka, logger, shouldRestart: health.shouldRestart }),
@@ -67,6 +65,7 @@ export async function startRouterRole({ config, logger, kafka, producer, routing
     chunkSize: config.pipeline.chunkSize,
     logger: stageLogger,
     onChunk,
+    resumeFrom: transactions && ((topic, partition) => transactions.resumeFrom(topic, partition)),
   });
   return {
     ...stage,

@@ -140,7 +140,7 @@ describe('routerTopology', () => {
     const sink = capturingProducer();
     const runs: { topics: string[]; count: number; offset: ChunkOffset }[] = [];
     const transactions: ChunkTransactions = {
-      start: async () => {},
+      resumeFrom: async () => undefined,
       close: async () => {},
       run: async (topicMessages, offset) => void runs.push({ topics: topicMessages.map((t) => t.topic), count: topicMessages.reduce((n, t) => n + t.messages.length, 0), offset }),
     };
@@ -157,7 +157,7 @@ describe('routerTopology', () => {
 
   test('a failed transaction fails the chunk (the stage restarts from the committed offset)', async () => {
     const transactions: ChunkTransactions = {
-      start: async () => {},
+      resumeFrom: async () => undefined,
       close: async () => {},
       run: async () => {
         throw Object.assign(new Error('fenced'), { type: 'INVALID_PRODUCER_EPOCH' });
