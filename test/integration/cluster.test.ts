@@ -13,9 +13,9 @@
  * cores) and not yet in `npm test`: it still fails, and what it finds is written up in the note of the
  * work that added it. (1) A restore whose remaining range ends in transaction markers never reports
  * `live` (kafkajs hands no message for a marker, so `applied` stops one short of `target`). (2) After
- * the broker restart, a few hundred pairs are missing from their partition's final owner while another
- * node holds them (an incomplete restore on reassignment, its progress unplanned when the offsets could
- * not be read).
+ * the broker restart, a few hundred of the 50k pairs are missing from their partition's final owner
+ * (seen: 265 and 286; most likely a restore on reassignment left incomplete, its progress unplanned
+ * because the offsets could not be read during the restart; the failure message says where they are).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
