@@ -39,7 +39,9 @@ export interface AssignedPartition {
  */
 export function planRestore({ topic, partition, local, committed, earliest, end }: AssignedPartition): RestoreProgress {
   const from = Math.max(local ?? earliest, earliest);
-  const behind = from < (committed ?? -1) && from < end;
+  // One offset short is a trailing transaction marker (the exactly-once router's commit), which is never
+  // delivered as a message: waiting for it would keep the partition 'restoring' until new data came.
+  const behind = from < (committed ?? -1) - 1 && from < end - 1;
   return { topic, partition, from, target: end, applied: 0, state: behind ? 'restoring' : 'live' };
 }
 

@@ -59,7 +59,8 @@ export interface StageOptions {
   /** First offset not yet applied for a partition (the sharder reads it from LMDB); older messages are skipped. */
   appliedUpTo?: (topic: string, partition: number) => number | undefined;
   /** Called after each committed chunk (metrics, progress). */
-  onChunk?: (info: { stage: string; topic: string; partition: number; outcome: ChunkOutcome; ms: number }) => void;
+  /** `through`: the offset the partition now stands at, past a batch's trailing transaction markers. */
+  onChunk?: (info: { stage: string; topic: string; partition: number; outcome: ChunkOutcome; ms: number; through: number }) => void;
   /** Follows the consumer (the same tracker decides its restarts: createStageConsumer). */
   health?: StageHealthTracker;
 }
@@ -138,7 +139,7 @@ async function handleBatch(options: StageOptions, payload: EachBatchPayload): Pr
             const committed = outcome.offsetsCommitted === true || (await commit(consumer, logger, topic, partition, next));
             refused ||= !committed;
             health?.progressed();
-            onChunk?.({ stage: name, topic, partition, outcome, ms: performance.now() - started });
+            onChunk?.({ stage: name, topic, partition, outcome, ms: performance.now() - started, through: next });
             await heartbeat().catch((err: unknown) => logger.debug({ err: errorMessage(err) }, 'heartbeat failed'));
             return committed;
           }),

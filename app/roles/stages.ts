@@ -116,7 +116,8 @@ export async function startSharderRole({ config, logger, kafka, admin, producer,
     logger: log,
     appliedUpTo: (topic, partition) => store.nextOffset(topic, partition),
     onChunk: (info) => {
-      tracker.applied(info.partition, info.outcome.nextOffset, info.outcome.messages);
+      // Past trailing transaction markers: a restore's target (the end offset) counts them.
+      tracker.applied(info.partition, info.through, info.outcome.messages);
       onChunk?.(info);
     },
     health,
