@@ -65,8 +65,11 @@ function anotherNode(deployment: TestDeployment): TestDeployment {
 
 const statusUrl = (p: Processor) => /"status":"(http:[^"]+)"/.exec(p.output())?.[1];
 
-/** The raw consume rate of a topic (records/s): a bare kafkajs consumer reading it from the beginning. */
-async function rawConsumeRate(topic: string, total: number): Promise<number> {
+/**
+ * The raw consume rate of a topic (records/s): a bare kafkajs consumer reading its `messages` from the
+ * beginning. Counted in messages, not offsets: transaction markers take offsets and are never delivered.
+ */
+async function rawConsumeRate(topic: string, messages: number): Promise<number> {
   const consumer = kafka().consumer({ groupId: `raw-${Date.now()}`, maxBytesPerPartition: 4 << 20 });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -74,8 +77,11 @@ async function rawConsumeRate(topic: string, total: number): Promise<number> {
   const started = performance.now();
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
-  await consumer.run({ eachBatch: async ({ batch }) => void ((seen += batch.messages.length) >= total && done()) });
+  await consumer.run({ eachBatch: async ({ batch }) => void ((seen += batch.messages.length) >= messages && done()) });
+  const timer = setTimeout(() => done(), 120_000);
   await finished;
+  clearTimeout(timer);
+  if (seen < messages) throw new Error(`raw consumer read ${seen} of ${messages} messages in 120 s`);
   const seconds = (performance.now() - started) / 1000;
   await consumer.disconnect();
   return seen / seconds;
@@ -134,7 +140,7 @@ describe('restore on assignment', () => {
       await stopProcessor(nodeB);
       nodeB = undefined;
       expectExactlyOnce(b.stateDir, pairs);
-      const raw = await rawConsumeRate(a.topics.routed, total);
+      const raw = await rawConsumeRate(a.topics.routed, restored);
       console.info(`[restore] ${total} routed records; restore rate per partition (records/s): ${rates.map((r) => `p${r.partition} ${r.recordsPerSecond}`).join(', ')}; raw kafkajs consume rate ${Math.round(raw)} records/s`);
     } finally {
       await stopProcessor(nodeA);
