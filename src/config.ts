@@ -406,6 +406,12 @@ export const PipelineConfig = z
      * transactions, benchmarks).
      */
     exactlyOnce: z.boolean().default(true),
+    /**
+     * Offsets per input partition within which the router drops a pair whose id it already published
+     * (a producer's resend; 0: off). Rebuilt from the pairs topic when a partition moves, so it holds
+     * across nodes (streams/recent-ids.ts). Costs a read-back of this many messages per partition taken.
+     */
+    dedupWindow: z.number().int().min(0).max(10_000_000).default(10_000),
   })
   .strict();
 

@@ -1,22 +1,25 @@
 /**
  * Router topology (stateless; scale it with more members of its consumer group):
  *
- *   pairs chunk -> validatePairs -> embedCaptions -> routeEmbedded -> publishRouted -> outcome
+ *   pairs chunk -> validatePairs -> [withoutRepeats: embedCaptions -> routeEmbedded -> publishRouted] -> outcome
  *                       \-> rejected messages ride along and are dead-lettered by publishRouted
  *
  * Each step is an operator over one chunk; the chunk is complete once Kafka acknowledged both its
  * routed records and its dead letters (acks=-1), and only then is the input offset committed. With
  * `transactions` (pipeline.exactlyOnce) the routed records and the input offset commit in one Kafka
  * transaction (streams/transactions.ts), so a redelivered chunk routed differently is visible once.
+ * withoutRepeats drops a pair whose id the partition published recently (streams/recent-ids.ts): a
+ * producer's resend, which a drift epoch in between could otherwise route to another node's shard.
  */
 import type { Message, Producer } from 'kafkajs';
-import { concatMap, map, pipe, type OperatorFunction } from 'rxjs';
+import { concatMap, lastValueFrom, map, of, pipe, type OperatorFunction } from 'rxjs';
 import type { RoutingSource } from '../src/cluster/routing.js';
 import type { Limits } from '../src/config.js';
 import { parsePair, type ValidPair } from '../src/contract/pair.js';
 import { encodeRouted, UNROUTED, type Route, type RoutedRecord } from '../src/contract/routed.js';
 import type { CaptionEmbedder } from '../src/embed/embedder.js';
 import { deadLetter, type InputMessage } from './messages.js';
+import type { RecentIds } from './recent-ids.js';
 import type { ChunkOutcome, Topology } from './stage.js';
 import type { ChunkTransactions } from './transactions.js';
 
@@ -73,6 +76,32 @@ export function routeEmbedded(routing: RoutingSource): OperatorFunction<Embedded
     const current = chunk.accepted.length ? routing.current() : undefined;
     const routes = current ? await current.route(chunk.embeddings) : chunk.accepted.map(() => null);
     return { ...chunk, routes };
+  });
+}
+
+/**
+ * Runs `rest` on the chunk without the pairs the partition's recent-ids window already holds (nor a
+ * second copy within the chunk), then remembers the chunk's valid ids: only once `rest` completed, i.e.
+ * the chunk committed, so a chunk whose transaction aborted leaves no trace. Dropped repeats count as
+ * `duplicates`.
+ */
+export function withoutRepeats(recent: RecentIds, rest: OperatorFunction<ValidatedChunk, ChunkOutcome>): OperatorFunction<ValidatedChunk, ChunkOutcome> {
+  return concatMap(async (chunk) => {
+    const first = chunk.messages[0]!;
+    const window = await recent.windowAt(first.topic, first.partition, Number(first.offset));
+    const inChunk = new Set<string>();
+    const accepted = chunk.accepted.filter(({ pair }) => {
+      if (window.has(pair.id) || inChunk.has(pair.id)) return false;
+      inChunk.add(pair.id);
+      return true;
+    });
+    const outcome = await lastValueFrom(of({ ...chunk, accepted }).pipe(rest));
+    window.add(
+      chunk.accepted.map(({ message, pair }) => ({ offset: Number(message.offset), id: pair.id })),
+      outcome.nextOffset,
+    );
+    const duplicates = chunk.accepted.length - accepted.length;
+    return duplicates ? { ...outcome, duplicates } : outcome;
   });
 }
 
@@ -160,8 +189,11 @@ export interface RouterDeps extends PublishOptions {
   limits: Limits;
   embedder: CaptionEmbedder;
   routing: RoutingSource;
+  /** The recent-ids windows (pipeline.dedupWindow); absent: repeats are routed again. */
+  recentIds?: RecentIds;
 }
 
 export function routerTopology(deps: RouterDeps): Topology {
-  return pipe(validatePairs(deps.limits), embedCaptions(deps.embedder), routeEmbedded(deps.routing), publishRouted(deps));
+  const publish = pipe(embedCaptions(deps.embedder), routeEmbedded(deps.routing), publishRouted(deps));
+  return pipe(validatePairs(deps.limits), deps.recentIds ? withoutRepeats(deps.recentIds, publish) : publish);
 }

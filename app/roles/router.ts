@@ -14,7 +14,7 @@ export const router: RoleDefinition = {
     { topic: config.topics.routed, numPartitions: config.topics.routedPartitions },
     { topic: config.topics.dlq, numPartitions: 1 },
   ],
-  outcomes: ['routed', 'unrouted', 'deadLettered'],
+  outcomes: ['routed', 'unrouted', 'duplicates', 'deadLettered'],
   async start({ config, logger, kafka, producer, admin, routing, core, telemetry }) {
     const onChunk: StageOptions['onChunk'] = (info) => telemetry.emit({ type: 'chunk', ...info });
     const onCacheLookups = ({ hits, misses }: CacheLookups) => telemetry.emit({ type: 'cache', hits, misses });

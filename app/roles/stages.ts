@@ -2,9 +2,11 @@
  * The two stages as roles, each wired from the pieces a process (or a router worker thread) holds.
  * Used by the role files (router.ts, sharder.ts) and by app/router-worker.ts, so a thread runs the very same topology.
  */
+import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { RoutingSource } from '../../src/cluster/routing.js';
 import type { Config } from '../../src/config.js';
+import { parsePair } from '../../src/contract/pair.js';
 import type { CaptionEmbedder } from '../../src/embed/embedder.js';
 import type { Logger } from '../../src/logger.js';
 import type { ShardStore } from '../../state/shards.js';
@@ -13,6 +15,8 @@ import { startCatchUp } from '../../streams/catch-up.js';
 import { createStageHealth } from '../../streams/health.js';
 import { connectClient, createStageConsumer } from '../../streams/kafka.js';
 import { createLane } from '../../streams/lane.js';
+import { readPartitionRange } from '../../streams/partition-range.js';
+import { createRecentIds, type RecentIds } from '../../streams/recent-ids.js';
 import { createRestoreTracker, remainingOf, type RestoreProgress } from '../../streams/restore.js';
 import { routerTopology } from '../../streams/router.js';
 import { createChunkTransactions } from '../../streams/transactions.js';
@@ -61,6 +65,7 @@ export async function startRouterRole({ config, logger, kafka, producer, routing
       sample: { topic: config.topics.sample, rate: config.controller.seedSample.rate },
       transactions,
       afterSend,
+      recentIds: config.pipeline.dedupWindow > 0 ? recentIdsOf(config, kafka, stageLogger) : undefined,
     }),
     chunkSize: config.pipeline.chunkSize,
     logger: stageLogger,
@@ -74,6 +79,30 @@ export async function startRouterRole({ config, logger, kafka, producer, routing
       await transactions?.close();
     },
   };
+}
+
+/** The router's recent-ids windows, rebuilt from the pairs topic with the router's own validation. */
+function recentIdsOf(config: Config, kafka: Kafka, logger: Logger): RecentIds {
+  return createRecentIds({
+    capacity: config.pipeline.dedupWindow,
+    async readIds(topic, partition, from, to) {
+      const ids: { offset: number; id: string }[] = [];
+      await readPartitionRange({
+        kafka,
+        topic,
+        partition,
+        from,
+        to,
+        groupId: `${config.groups.router}.recent-ids.${randomUUID()}`,
+        onMessage: (m) => {
+          const parsed = parsePair({ key: m.key, value: m.value }, config.limits);
+          if (parsed.ok) ids.push({ offset: Number(m.offset), id: parsed.pair.id });
+        },
+      });
+      return ids;
+    },
+    onRebuilt: (info) => logger.info(info, 'recent pair ids read back from the pairs topic'),
+  });
 }
 
 /**

@@ -13,6 +13,7 @@ import { createHashedEmbedder } from '../../src/embed/hashed.js';
 import type { CaptionEmbedder } from '../../src/embed/embedder.js';
 import { initBackend } from '../../src/tensor/backend.js';
 import { DLQ_HEADERS, type InputMessage } from '../../streams/messages.js';
+import { createRecentIds } from '../../streams/recent-ids.js';
 import { routerTopology } from '../../streams/router.js';
 import type { ChunkOutcome } from '../../streams/stage.js';
 import type { ChunkOffset, ChunkTransactions } from '../../streams/transactions.js';
@@ -153,6 +154,39 @@ describe('routerTopology', () => {
     expect(outcome).toEqual({ messages: 2, nextOffset: 22, routed: 1, unrouted: 0, deadLettered: 1, offsetsCommitted: true });
     expect(runs).toEqual([{ topics: [ROUTED], count: 1, offset: { topic: 'pairs', partition: 2, offset: 22 } }]);
     expect(sink.batches.map((b) => b.topicMessages!.map((t) => t.topic))).toEqual([[DLQ]]);
+  });
+
+  test('a repeated pair id (a producer resend) is published once: across chunks and within one; counted as duplicates', async () => {
+    const sink = capturingProducer();
+    const recentIds = createRecentIds({ capacity: 1000, readIds: async () => [] });
+    const topology = routerTopology({ limits, embedder, routing: fixedRoutingSource(model), producer: sink.producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, recentIds });
+    const at = (offset: number, id: string, caption = captions[0]!) => inputMessage({ topic: 'pairs', partition: 0, offset, value: pair(id, caption) });
+    expect(await lastValueFrom(of([at(0, 'a'), at(1, 'b'), at(2, 'a')]).pipe(topology))).toEqual({ messages: 3, nextOffset: 3, routed: 2, unrouted: 0, deadLettered: 0, duplicates: 1 });
+    // Sent again later, even with another caption (routed elsewhere if it were routed): dropped.
+    expect(await lastValueFrom(of([at(3, 'b', captions[3]!), at(4, 'c')]).pipe(topology))).toEqual({ messages: 2, nextOffset: 5, routed: 1, unrouted: 0, deadLettered: 0, duplicates: 1 });
+    const published = sink.batches.flatMap((b) => b.topicMessages!.flatMap((t) => t.messages.map((m) => decodedOrThrow(m.value as Buffer).id)));
+    expect(published).toEqual(['a', 'b', 'c']);
+  });
+
+  test('the ids of an aborted chunk, and of a dead-lettered pair, are not taken as repeats', async () => {
+    const recentIds = createRecentIds({ capacity: 1000, readIds: async () => [] });
+    let fail = true;
+    const transactions: ChunkTransactions = {
+      resumeFrom: async () => undefined,
+      close: async () => {},
+      run: async () => {
+        if (fail) throw new Error('aborted');
+      },
+    };
+    const topology = routerTopology({ limits, embedder, routing: fixedRoutingSource(model), producer: capturingProducer().producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, transactions, recentIds });
+    const chunk = [inputMessage({ topic: 'pairs', partition: 0, offset: 0, value: pair('x', captions[0]!) })];
+    await expect(lastValueFrom(of(chunk).pipe(topology))).rejects.toThrow('aborted');
+    fail = false;
+    expect(await lastValueFrom(of(chunk).pipe(topology))).toMatchObject({ routed: 1 });
+    // A pair rejected (empty caption), then sent again corrected: routed.
+    const bad = encodePairMessage({ id: 'y', caption: '', image: { kind: 'pixels', width: 28, height: 28, channels: 1, data: grey } });
+    expect(await lastValueFrom(of([inputMessage({ topic: 'pairs', partition: 0, offset: 1, value: bad })]).pipe(topology))).toMatchObject({ deadLettered: 1 });
+    expect(await lastValueFrom(of([inputMessage({ topic: 'pairs', partition: 0, offset: 2, value: pair('y', captions[1]!) })]).pipe(topology))).toMatchObject({ routed: 1 });
   });
 
   test('a failed transaction fails the chunk (the stage restarts from the committed offset)', async () => {
