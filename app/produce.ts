@@ -7,14 +7,13 @@
  */
 import type { Producer } from 'kafkajs';
 import type { Config } from '../src/config.js';
-import { pairIdOf } from '../src/contract/pair.js';
 import type { Logger } from '../src/logger.js';
 import { connectClient, createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
 import { topicsOf } from './roles/registry.js';
 
 export interface ProduceItem {
   value: Buffer;
-  /** The message key; absent = the pair id read from the value (pairIdOf). */
+  /** The message key; absent = the pair id read from the value (keyOf). */
   key?: string;
   /** Bytes of the source consumed so far (progress for files). */
   position?: number;
@@ -43,6 +42,18 @@ export async function openProducer(config: Config, logger: Logger): Promise<Prod
   return producer;
 }
 
+export function keyOf(value: Buffer): string | null {
+  // Cheap pre-check: most values are objects; never throw on garbage.
+  if (value[0] !== 0x7b /* { */) return null;
+  try {
+    const parsed: unknown = JSON.parse(value.toString('utf8'));
+    const id = (parsed as { id?: unknown } | null)?.id;
+    return typeof id === 'string' && id.length > 0 ? id : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function produceAll({ producer, topic, items, rate, batchSize = 500, onProgress, signal }: ProduceOptions): Promise<{ sent: number }> {
   const perBatch = rate ? Math.max(1, Math.min(batchSize, Math.ceil(rate / 10))) : batchSize;
   const started = performance.now();
@@ -66,7 +77,7 @@ export async function produceAll({ producer, topic, items, rate, batchSize = 500
 
   for await (const item of items) {
     if (signal?.aborted) break;
-    batch.push({ key: item.key ?? pairIdOf(item.value), value: item.value });
+    batch.push({ key: item.key ?? keyOf(item.value), value: item.value });
     position = item.position;
     if (batch.length >= perBatch) await flush();
   }

@@ -1,5 +1,7 @@
 /**
  * `npm run bench -- pipeline [--records N] [--seconds S] [--rate R] [--fine M] [--experts N] [--brokers B]`
+ * `npm run bench -- pipeline --nodes K [--records N]`: the cluster figures instead (bench/nodes.ts): 1..K
+ * node processes end to end, and the restore rate of moved shards (N defaults to 20,000 there).
  *
  * One run, one broker, one input topic, with its anchor figures next to ours:
  *   1. produce N synthetic pairs (28x28 images) to the pairs topic            -> produce rate
@@ -25,6 +27,7 @@ import { clusterSample } from '../src/cluster/bootstrap.js';
 import { resolveConfig, type Config } from '../src/config.js';
 import { silentLogger } from '../src/logger.js';
 import { benchBroker, committed, fmt, sleep, waitUntil } from './harness.js';
+import { runNodesBench } from './nodes.js';
 import { createSyntheticFeed } from './synthetic.js';
 
 const { values: args } = parseArgs({
@@ -36,9 +39,16 @@ const { values: args } = parseArgs({
     experts: { type: 'string', default: '4' },
     brokers: { type: 'string' },
     chunk: { type: 'string', default: '1000' },
+    nodes: { type: 'string' },
   },
 });
-const N = Number(args.records);
+const NODES = args.nodes === undefined ? 0 : Number(args.nodes);
+if (!Number.isInteger(NODES) || NODES < 0 || NODES > 8) {
+  console.error(`--nodes: expected a whole number from 1 to 8, got ${args.nodes}`);
+  process.exit(2);
+}
+// The cluster run routes every record through 1 + 2 + ... + K nodes: a smaller default.
+const N = NODES && process.argv.every((a) => !a.startsWith('--records')) ? 20_000 : Number(args.records);
 const SOAK_SECONDS = Number(args.seconds);
 const SOAK_RATE = Number(args.rate);
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -91,6 +101,11 @@ async function main(): Promise<void> {
       results.backend = core.backend.name;
       await core.close();
       console.log(`bootstrap: ${fmt(sample.length)} captions -> ${model.fineIds.length} fine -> ${model.experts.length} experts in ${results.bootstrapSeconds} s`);
+    }
+
+    if (NODES > 0) {
+      await runNodesBench({ kafka, brokers, template: config('boot').stateDir, tag, nodes: NODES, records: N, chunkSize: Number(args.chunk) });
+      return;
     }
 
     // 1. Produce N (--records 0 skips the backlog phases 1-4).

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 name="${1:-}"
 shift || true
 if [ -z "$name" ] || [ ! -f "bench/$name.ts" ]; then
-  echo "usage: npm run bench -- <name> [options]; available: $(cd bench && ls *.ts | grep -v -e synthetic -e feed | sed 's/\.ts$//' | tr '\n' ' ')" >&2
+  echo "usage: npm run bench -- <name> [options]; available: $(cd bench && ls *.ts | grep -v -e synthetic -e feed -e harness -e nodes | sed 's/\.ts$//' | tr '\n' ' ')" >&2
   exit 2
 fi
 bash scripts/ensure-deps.sh

@@ -91,24 +91,6 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 // Built once per Limits object: building the schema costs far more than using it.
 const schemaCache = new WeakMap<Limits, ReturnType<typeof pairMessageSchema>>();
 
-/**
- * The pair id a message carries, cheaply and without validating it: the key when there is one (a key
- * that differs from the id is rejected by parsePair anyway), else the value's top-level string `id`.
- * Null for anything else. Used to key produced messages and to remember routed ids (streams/recent-ids.ts).
- */
-export function pairIdOf(value: Buffer | null, key: Buffer | null = null): string | null {
-  if (key !== null && key.length > 0) return key.toString('utf8');
-  // Cheap pre-check: most values are objects; never throw on garbage.
-  if (value === null || value[0] !== 0x7b /* { */) return null;
-  try {
-    const parsed: unknown = JSON.parse(value.toString('utf8'));
-    const id = (parsed as { id?: unknown } | null)?.id;
-    return typeof id === 'string' && id.length > 0 ? id : null;
-  } catch {
-    return null;
-  }
-}
-
 export function parsePair(input: { key: Buffer | null; value: Buffer | null }, limits: Limits): ParseResult {
   try {
     return parseUnsafe(input, limits);

@@ -174,7 +174,13 @@ describe('restore on assignment', () => {
       nodeB = undefined;
       await producing;
       // A gets B's partitions back after the session timeout and re-reads them from its own durable offsets.
-      await waitFor('A to restore what B held and store every pair', () => withStore(a.stateDir, (s) => s.totalRecords() >= pairs.length && s.unroutedCount() === 0), { timeoutMs: 300_000 });
+      const counts = () => withStore(a.stateDir, (s) => ({ stored: s.totalRecords(), unrouted: s.unroutedCount() }));
+      await waitFor('A to restore what B held and store every pair', () => {
+        const { stored, unrouted } = counts();
+        return stored >= pairs.length && unrouted === 0;
+      }, { timeoutMs: 180_000 }).catch((err: unknown) => {
+        throw new Error(`${String(err)}; A holds ${JSON.stringify(counts())} of ${pairs.length}; its restore and assignment lines:\n${nodeA!.output().split('\n').filter((l) => /routed partitions assigned|restor|error|fenced/.test(l)).join('\n').slice(-6000)}`);
+      });
       const restoreLines = () => nodeA!.output().split('\n').filter((l) => /routed partitions assigned|restor/.test(l));
       await waitFor(`A to log a restore:\n${restoreLines().join('\n')}`, () => nodeA!.output().includes('partition restored; live'), { timeoutMs: 60_000 }).catch((err: unknown) => {
         throw new Error(`${String(err)}\n${restoreLines().join('\n')}`);

@@ -1,0 +1,48 @@
+/**
+ * kafkajs 2.2.4's read-committed filter, as patched by patches/kafkajs+2.2.4.patch (applied by
+ * `npm ci` through patch-package). Unpatched, a fetch that starts inside three or more aborted
+ * transactions of different producers activates one of them per message, so a producer can be marked
+ * aborted only after its abort marker went by: its NEXT, committed transaction is then dropped (pairs
+ * lost from a shard) and records of an aborted one are delivered. A routed partition has one producer
+ * per input partition, and a node killed mid-chunk leaves several transactions aborted at once; a
+ * restore seeks into them. This test fails if the patch is not applied.
+ */
+import { createRequire } from 'node:module';
+import { describe, expect, test } from 'vitest';
+
+const require = createRequire(import.meta.url);
+// The very class the consumer builds each fetched partition's batch with.
+const Batch = require('kafkajs/src/consumer/batch.js') as new (topic: string, fetchedOffset: string, partitionData: unknown) => { messages: { offset: string }[] };
+
+const record = (offset: number, producerId: number, marker?: 'commit' | 'abort') => ({
+  offset: String(offset),
+  key: marker ? Buffer.from([0, 0, 0, marker === 'abort' ? 0 : 1]) : Buffer.from(`k${offset}`),
+  value: marker ? Buffer.alloc(6) : Buffer.from(`v${offset}`),
+  isControlRecord: marker !== undefined,
+  batchContext: { producerId: String(producerId), inTransaction: true },
+});
+
+describe('kafkajs read-committed batches (patched)', () => {
+  test('a fetch starting inside three aborted transactions keeps the committed records and drops the aborted ones', () => {
+    // Producers 1, 3 and 2 each began a transaction (at 100, 100, 101) that was aborted; the fetch starts
+    // at 102. Producer 2's abort marker is at 103, then it commits 104-105; producer 1 aborts at 108.
+    const messages = [record(102, 2), record(103, 2, 'abort'), record(104, 2), record(105, 2), record(106, 2, 'commit'), record(107, 1), record(108, 1, 'abort')];
+    const batch = new Batch('routed', '102', {
+      partition: 0,
+      highWatermark: '109',
+      messages,
+      abortedTransactions: [
+        { producerId: '1', firstOffset: '100' },
+        { producerId: '3', firstOffset: '100' },
+        { producerId: '2', firstOffset: '101' },
+      ],
+    });
+    expect(batch.messages.map((m) => m.offset)).toEqual(['104', '105']);
+  });
+
+  test('one aborted transaction at a time still filters as before', () => {
+    const messages = [record(10, 1), record(11, 1, 'abort'), record(12, 1), record(13, 1, 'commit')];
+    const batch = new Batch('routed', '10', { partition: 0, highWatermark: '14', messages, abortedTransactions: [{ producerId: '1', firstOffset: '10' }] });
+    expect(batch.messages.map((m) => m.offset)).toEqual(['12']);
+  });
+});
