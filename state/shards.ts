@@ -53,8 +53,8 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1, novelt
   const novelty = createNoveltyBuffer(env, noveltyThreshold);
 
   return {
-    /** Appends a chunk from one partition; duplicates (by pair id) are skipped. Durable on resolve. */
-    async append(chunk: readonly EncodedRecord[], progress: PartitionProgress): Promise<AppendResult> {
+    /** Appends a chunk from one partition; duplicates (by pair id) are skipped. Durable on resolve. `history`: see streams/ports.ts AppendOptions. */
+    async append(chunk: readonly EncodedRecord[], progress: PartitionProgress, { history = false }: { history?: boolean } = {}): Promise<AppendResult> {
       let result: AppendResult = { written: 0, duplicates: 0 };
       await root.transaction(() => {
         const changes = records.changes();
@@ -71,7 +71,7 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1, novelt
         }
         changes.save();
         reservoir.sample(fresh);
-        novelty.flag(fresh);
+        if (!history) novelty.flag(fresh);
         offsets.advance(progress);
         result = { written: fresh.length, duplicates: chunk.length - fresh.length };
       });

@@ -40,7 +40,8 @@ export function seekOnAssignment({ consumer, admin, topic, group, nextOffset, tr
       const committedOf = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
       for (const end of ends) {
         if (!local.has(end.partition)) continue;
-        tracker.planned(planRestore({ topic, partition: end.partition, local: local.get(end.partition), committed: committedOf.get(end.partition), earliest: Number(end.low), end: Number(end.high) }));
+        const committed = committedOf.get(end.partition);
+        tracker.planned(planRestore({ topic, partition: end.partition, local: local.get(end.partition), committed, earliest: Number(end.low), end: Number(end.high) }), committed);
       }
     })().catch((err: unknown) => logger.warn({ topic, err: errorMessage(err) }, 'restore progress unknown: offsets not read'));
   });

@@ -21,7 +21,16 @@ export interface ShardWriter {
    * Stores the records and `position` in one durable step; a record whose pair id is stored already
    * is a duplicate, not a write. Resolves once durable (the stage commits the Kafka offset after it).
    */
-  append(records: readonly EncodedRecord[], position: ShardPosition): Promise<{ written: number; duplicates: number }>;
+  append(records: readonly EncodedRecord[], position: ShardPosition, options?: AppendOptions): Promise<{ written: number; duplicates: number }>;
+}
+
+export interface AppendOptions {
+  /**
+   * The records are the partition's history, re-read by a restore: another node stored them live and
+   * they met the novelty test there, so they are not flagged again (a partition moving to the leader
+   * would otherwise refill its novelty buffer with old records and spawn experts from them).
+   */
+  history?: boolean;
 }
 
 /** The node-local catch-up's view of the shards (streams/catch-up.ts): unrouted records, moves, reads. */

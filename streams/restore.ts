@@ -56,14 +56,19 @@ export const remainingOf = (p: RestoreProgress): number => (p.state === 'live' ?
 export interface RestoreTracker {
   /** Partitions assigned to this member now (the newest assignment). */
   assigned(partitions: readonly number[]): void;
-  /** A partition's plan, once its offsets are known; chunks applied before that count in. */
-  planned(progress: RestoreProgress): void;
+  /**
+   * A partition's plan, once its offsets are known; chunks applied before that count in. `processed`:
+   * the group's committed offset, below which another member already stored (and judged) the records.
+   */
+  planned(progress: RestoreProgress, processed?: number): void;
   /** A chunk of `messages` ending at `nextOffset` is durable. */
   applied(partition: number, nextOffset: number, messages: number): void;
   owned(): number[];
   restores(): RestoreProgress[];
   /** Messages applied while restoring, since the process started (modestream_restore_records_total). */
   restoredTotal(): number;
+  /** Whether `offset` of `partition` lies in the history a restore of it re-reads (below its target). */
+  isHistory(partition: number, offset: number): boolean;
 }
 
 export interface RestoreEvents {
@@ -75,6 +80,8 @@ export function createRestoreTracker(events: RestoreEvents, now: () => number = 
   let owned: number[] = [];
   const progress = new Map<number, { view: RestoreProgress; startedAt: number }>();
   const latest = new Map<number, number>();
+  /** Where the history a restoring partition re-reads ends (isHistory). */
+  const historyEnd = new Map<number, number>();
   /** Messages applied before a partition's offsets were read: restored ones if it turns out restoring. */
   const early = new Map<number, number>();
   let total = 0;
@@ -91,11 +98,14 @@ export function createRestoreTracker(events: RestoreEvents, now: () => number = 
       for (const p of [...progress.keys()]) if (!owned.includes(p)) progress.delete(p);
       for (const p of [...latest.keys()]) if (!owned.includes(p)) latest.delete(p);
       for (const p of [...early.keys()]) if (!owned.includes(p)) early.delete(p);
+      for (const p of [...historyEnd.keys()]) if (!owned.includes(p)) historyEnd.delete(p);
     },
-    planned(view) {
+    planned(view, processed = view.target) {
       if (!owned.includes(view.partition)) return;
       progress.set(view.partition, { view, startedAt: now() });
+      historyEnd.delete(view.partition);
       if (view.state === 'restoring') {
+        historyEnd.set(view.partition, Math.min(view.target, processed));
         events.started(view);
         total += early.get(view.partition) ?? 0;
       }
@@ -113,5 +123,6 @@ export function createRestoreTracker(events: RestoreEvents, now: () => number = 
     owned: () => [...owned],
     restores: () => [...progress.values()].map((e) => e.view).sort((a, b) => a.partition - b.partition),
     restoredTotal: () => total,
+    isHistory: (partition, offset) => offset < (historyEnd.get(partition) ?? -1),
   };
 }

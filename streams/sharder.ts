@@ -123,12 +123,16 @@ export function inLane<A, B>(lane: Lane, operator: OperatorFunction<A, B>): Oper
 /** Seen after each durable append: the records and how long the LMDB commit + flush took. */
 export type OnAppended = (info: { records: readonly RoutedRecord[]; commitMs: number; durableAt: number }) => void;
 
-export function appendToShards(store: ShardWriter, onAppended?: OnAppended): OperatorFunction<DecodedChunk, ChunkOutcome> {
+/** Whether the chunk starting at `offset` of `partition` is history re-read by a restore (streams/restore.ts). */
+export type IsHistory = (partition: number, offset: number) => boolean;
+
+export function appendToShards(store: ShardWriter, onAppended?: OnAppended, isHistory?: IsHistory): OperatorFunction<DecodedChunk, ChunkOutcome> {
   return concatMap(async (chunk) => {
     const last = chunk.messages[chunk.messages.length - 1]!;
     const nextOffset = Number(last.offset) + 1;
     const started = performance.now();
-    const { written, duplicates } = await store.append(chunk.records, { topic: last.topic, partition: last.partition, nextOffset });
+    const history = isHistory?.(last.partition, Number(chunk.messages[0]!.offset)) ?? false;
+    const { written, duplicates } = await store.append(chunk.records, { topic: last.topic, partition: last.partition, nextOffset }, { history });
     onAppended?.({ records: chunk.records.map((r) => r.record), commitMs: performance.now() - started, durableAt: Date.now() });
     return { messages: chunk.messages.length, nextOffset, written, duplicates, deadLettered: chunk.undecodable.length };
   });
@@ -142,9 +146,11 @@ export interface SharderDeps {
   /** Shared with the node-local catch-up; absent: a lane of its own. */
   lane?: Lane;
   onAppended?: OnAppended;
+  /** Restores re-read history, which is stored without the novelty test (absent: everything is live). */
+  isHistory?: IsHistory;
 }
 
 export function sharderTopology(deps: SharderDeps): Topology {
-  const append = pipe(toCurrentExperts(deps.routing), appendToShards(deps.store, deps.onAppended));
+  const append = pipe(toCurrentExperts(deps.routing), appendToShards(deps.store, deps.onAppended, deps.isHistory));
   return pipe(decodeRoutedChunk(), routeLate(deps.routing), deadLetterUndecodable(deps), deps.lane ? inLane(deps.lane, append) : append);
 }

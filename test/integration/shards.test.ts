@@ -90,6 +90,15 @@ describe('shard store', () => {
     expect(store.audit().problems).toEqual([]);
   });
 
+  test('history re-read by a restore is stored and sampled but not flagged as a novelty candidate again', async () => {
+    const store = createShardStore({ env: freshEnv(), reservoirSize: 10, noveltyThreshold: () => 0.1 });
+    await store.append([record('live', 1)], { topic: 'routed', partition: 0, nextOffset: 1 });
+    await store.append([record('old-1', 1), record('old-2', 2)], { topic: 'routed', partition: 1, nextOffset: 2 }, { history: true });
+    expect(store.totalRecords()).toBe(3);
+    expect(store.reservoirSeen()).toBe(3);
+    expect(store.noveltyBuffer(10).ids).toEqual(['live']);
+  });
+
   test('the audit finds a record stored twice', async () => {
     const env = freshEnv();
     const store = createShardStore({ env, reservoirSize: 0 });

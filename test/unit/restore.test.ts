@@ -77,6 +77,19 @@ describe('createRestoreTracker', () => {
     expect(t.restoredTotal()).toBe(100);
   });
 
+  test('history is what a restoring partition re-reads below the group\'s committed offset; nothing of a live one', () => {
+    const { t } = tracker();
+    t.assigned([0, 1]);
+    // Partition 0: an empty store; the group had processed up to 80, the end is 100 (20 records arrived since).
+    t.planned(planRestore({ topic: 'r', partition: 0, local: undefined, committed: 80, earliest: 0, end: 100 }), 80);
+    t.planned(planRestore({ topic: 'r', partition: 1, local: 50, committed: 50, earliest: 0, end: 60 }), 50);
+    expect([0, 79, 80, 99].map((o) => t.isHistory(0, o))).toEqual([true, true, false, false]);
+    expect(t.isHistory(1, 50)).toBe(false);
+    expect(t.isHistory(2, 0)).toBe(false);
+    t.assigned([1]);
+    expect(t.isHistory(0, 0)).toBe(false);
+  });
+
   test('chunks applied before the offsets were read count in; a partition moved away is dropped', () => {
     const { t } = tracker();
     t.assigned([1, 4]);
