@@ -14,7 +14,7 @@ import type { CaptionEmbedder } from '../../src/embed/embedder.js';
 import { createHashedEmbedder } from '../../src/embed/hashed.js';
 import { initBackend } from '../../src/tensor/backend.js';
 import { DLQ_HEADERS, type InputMessage } from '../../streams/messages.js';
-import { sharderTopology, type OnAppended } from '../../streams/sharder.js';
+import { sharderTopology, type IsHistory, type OnAppended } from '../../streams/sharder.js';
 import type { ChunkOutcome } from '../../streams/stage.js';
 import { bootstrapModel, capturingProducer, decodedOrThrow, fashionCaptions, fixedRoutingSource, headerText, inputMessage, memoryShardWriter } from './stream-fakes.js';
 
@@ -56,11 +56,11 @@ function chunkOf(values: (Buffer | null)[], firstOffset = 20): InputMessage[] {
   return values.map((value, i) => inputMessage({ topic: ROUTED, partition: 2, offset: firstOffset + i, value, headers: { trace: `t${i}` } }));
 }
 
-function setup(routing = fixedRoutingSource(model)) {
+function setup(routing = fixedRoutingSource(model), isHistory?: IsHistory) {
   const store = memoryShardWriter();
   const sink = capturingProducer();
   const appended: Parameters<OnAppended>[0][] = [];
-  const topology = sharderTopology({ store, routing, producer: sink.producer, dlqTopic: DLQ, onAppended: (info) => void appended.push(info) });
+  const topology = sharderTopology({ store, routing, producer: sink.producer, dlqTopic: DLQ, onAppended: (info) => void appended.push(info), isHistory });
   const run = (chunk: InputMessage[]) => lastValueFrom(of(chunk).pipe(topology)) as Promise<ChunkOutcome>;
   return { store, sink, appended, run };
 }
@@ -79,6 +79,13 @@ describe('sharderTopology', () => {
     expect(sink.sends).toEqual([]);
     expect(appended).toHaveLength(1);
     expect(appended[0]!.records.map((r) => r.id)).toEqual(['pair-0', 'pair-1', 'pair-2', 'pair-3']);
+  });
+
+  test('a chunk a restore re-reads is appended as history (no novelty test); the chunks after it are not', async () => {
+    const { store, run } = setup(fixedRoutingSource(model), (partition, offset) => partition === 2 && offset < 24);
+    await run(chunkOf([0, 1].map((i) => encodeRouted(record(i, true))), 20));
+    await run(chunkOf([2, 3].map((i) => encodeRouted(record(i, true))), 24));
+    expect(store.appends.map((a) => a.history ?? false)).toEqual([true, false]);
   });
 
   test('undecodable messages go to the DLQ with their original bytes and reason; the rest is still appended', async () => {

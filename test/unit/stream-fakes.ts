@@ -59,7 +59,7 @@ export function capturingProducer(): CapturingProducer {
 /** The sharder's port over a Map: dedup by pair id, positions only move forward, like the LMDB store. */
 export interface MemoryShardWriter extends ShardWriter {
   stored: Map<string, EncodedRecord>;
-  appends: { ids: string[]; position: ShardPosition }[];
+  appends: { ids: string[]; position: ShardPosition; history?: true }[];
   nextOffset(topic: string, partition: number): number | undefined;
 }
 
@@ -70,8 +70,8 @@ export function memoryShardWriter(): MemoryShardWriter {
   return {
     stored,
     appends,
-    async append(records, position) {
-      appends.push({ ids: records.map((r) => r.record.id), position: { ...position } });
+    async append(records, position, options) {
+      appends.push({ ids: records.map((r) => r.record.id), position: { ...position }, ...(options?.history ? { history: true as const } : {}) });
       let written = 0;
       for (const item of records) {
         if (stored.has(item.record.id)) continue;
