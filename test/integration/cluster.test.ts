@@ -9,13 +9,13 @@
  *   - the survivors took over the dead node's partitions and the controller role (one leader);
  *   - a snapshot served by a surviving node holds every expert of the newest epoch.
  *
- * The acceptance test of the scale-out work, run on demand (MODESTREAM_TEST_CLUSTER=1; 2-5 min on 2
- * cores) and not yet in `npm test`: it still fails, and what it finds is written up in the note of the
- * work that added it. (1) A restore whose remaining range ends in transaction markers never reports
- * `live` (kafkajs hands no message for a marker, so `applied` stops one short of `target`). (2) After
- * the broker restart, a few hundred of the 50k pairs are missing from their partition's final owner
- * (seen: 265 and 286; most likely a restore on reassignment left incomplete, its progress unplanned
- * because the offsets could not be read during the restart; the failure message says where they are).
+ * The acceptance test of the scale-out work, run on demand (MODESTREAM_TEST_CLUSTER=1; 3-5 min on 2
+ * cores), not yet in `npm test`: it has not passed often enough to gate CI. What it found so far: pairs
+ * lost by kafkajs's read-committed filter (patches/kafkajs+2.2.4.patch), pairs on two owners (the same
+ * filter delivering aborted records), restored history refilling the leader's novelty buffer, and, with
+ * pipeline.dedupWindow on, a whole chunk committed without its records (cause not found; off by
+ * default). When a pair is missing, the failure message says where it came in and whether the routed
+ * topic holds it at all, and the nodes' logs are kept (the path is printed).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -203,17 +203,18 @@ describe.runIf(process.env.MODESTREAM_TEST_CLUSTER === '1')('modestream cluster:
       );
       // Drift can still add an expert while restored records pass through the leader's novelty buffer:
       // wait until the newest epoch has held still for a few seconds and the served snapshot covers it.
+      const second = url(live[1]!);
       let still = { epoch: -1, since: Date.now() };
       const settled = await waitFor(
-        'the newest epoch to hold still, with a snapshot on node-1 covering its experts',
+        'the newest epoch to hold still on both nodes, with a snapshot on node-1 covering its experts',
         async () => {
-          const s = await statusOf(first!);
+          const [s, other] = await Promise.all([statusOf(first!), statusOf(second!)]);
           const res = await fetch(`${first}/snapshots/latest`);
-          if (!res.ok || !s.centroids) return undefined;
+          if (!res.ok || !s.centroids || other.centroids?.epoch !== s.centroids.epoch) return undefined;
           const m = (await res.json()) as typeof manifest;
           if (s.centroids.epoch !== still.epoch) still = { epoch: s.centroids.epoch, since: Date.now() };
           const covered = s.experts.every((e) => m.experts.some((x) => x.id === e.id));
-          return covered && Date.now() - still.since > 8000 ? m : undefined;
+          return covered && Date.now() - still.since > 8000 ? { manifest: m, experts: s.experts.map((e) => e.id) } : undefined;
         },
         { timeoutMs: 180_000, intervalMs: 1000 },
       );
@@ -302,8 +303,11 @@ describe.runIf(process.env.MODESTREAM_TEST_CLUSTER === '1')('modestream cluster:
       try {
         const centroids = createCentroidStore({ env });
         const sorted = (ids: Iterable<number>) => [...ids].sort((x, y) => x - y);
-        expect(sorted(settled.experts.map((e) => e.id))).toEqual(sorted(centroids.get(settled.centroids.epoch)!.experts));
-        expect(sorted(centroids.latest()!.experts)).toEqual(sorted(centroids.get(settled.centroids.epoch)!.experts));
+        // The snapshot holds every expert of its epoch, which was the newest on both nodes when it was
+        // served. (Stopping the leader first can still add one: the next leader then judges the novelty
+        // buffer its own sharder filled, which nobody judged while it was not leading; see the README.)
+        expect(sorted(settled.manifest.experts.map((e) => e.id))).toEqual(sorted(centroids.get(settled.manifest.centroids.epoch)!.experts));
+        expect(sorted(settled.experts)).toEqual(sorted(centroids.get(settled.manifest.centroids.epoch)!.experts));
       } finally {
         await env.close();
       }
