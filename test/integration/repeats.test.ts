@@ -64,7 +64,7 @@ async function routedIds(topic: string, expected: number): Promise<string[]> {
 
 describe('repeated pairs', () => {
   test('a resend reaching a node with an empty state dir is dropped; a corrected reject is routed', async () => {
-    const deployment = testDeployment(brokers, { MODESTREAM_ROLES: 'router', MODESTREAM_TOPICS__PAIRS_PARTITIONS: '2', MODESTREAM_TOPICS__ROUTED_PARTITIONS: '4', MODESTREAM_PIPELINE__DEDUP_WINDOW: '10000' });
+    const deployment = testDeployment(brokers, { MODESTREAM_ROLES: 'router', MODESTREAM_TOPICS__PAIRS_PARTITIONS: '2', MODESTREAM_TOPICS__ROUTED_PARTITIONS: '4' });
     const other = mkdtempSync(join(tmpdir(), 'modestream-repeats-b-'));
     const pairs = makePairs(1200, { seed: 31, prefix: 'repeat' });
     const message = ({ key, value }: { key: Buffer; value: Buffer }) => ({ key, value });
