@@ -12,10 +12,12 @@
  * The acceptance test of the scale-out work, run on demand (MODESTREAM_TEST_CLUSTER=1; 3-5 min on 2
  * cores), not yet in `npm test`: it has not passed often enough to gate CI. What it found so far: pairs
  * lost by kafkajs's read-committed filter (patches/kafkajs+2.2.4.patch), pairs on two owners (the same
- * filter delivering aborted records), restored history refilling the leader's novelty buffer, and, with
- * pipeline.dedupWindow on, a whole chunk committed without its records (cause not found; off by
- * default). When a pair is missing, the failure message says where it came in and whether the routed
- * topic holds it at all, and the nodes' logs are kept (the path is printed).
+ * filter delivering aborted records), restored history refilling the leader's novelty buffer. Still
+ * open: in 3 of the last 4 runs, around the broker restart, one whole chunk of one input partition had
+ * its offset committed by the router while none of its records is in the routed topic, not even in an
+ * aborted transaction, and no transaction error was logged (cause not found). When a pair is missing,
+ * the failure message says where it came in and whether the routed topic holds it at all, and the
+ * nodes' logs are kept (the path is printed).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
