@@ -13,7 +13,7 @@
  * cores), not yet in `npm test`: it has not passed often enough to gate CI. What it found so far: pairs
  * lost by kafkajs's read-committed filter (patches/kafkajs+2.2.4.patch), pairs on two owners (the same
  * filter delivering aborted records), restored history refilling the leader's novelty buffer. Still
- * open: in 3 of the last 4 runs, around the broker restart, one whole chunk of one input partition had
+ * open: in 2 of the last 4 runs (3 of 10 in all), one whole chunk of one input partition had
  * its offset committed by the router while none of its records is in the routed topic, not even in an
  * aborted transaction, and no transaction error was logged (cause not found). When a pair is missing,
  * the failure message says where it came in and whether the routed topic holds it at all, and the
