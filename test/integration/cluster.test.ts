@@ -197,9 +197,7 @@ describe.runIf(process.env.MODESTREAM_TEST_CLUSTER === '1')('modestream cluster:
           if (!res.ok) return undefined;
           const m = (await res.json()) as { centroids: { epoch: number }; seed: { version: number; files: unknown }; experts: { id: number; files: unknown }[] };
           const trained = m.experts.filter((e) => JSON.stringify(e.files) !== JSON.stringify(m.seed.files)).map((e) => e.id);
-          // Experts drift spawned are in it too (the node assembles a snapshot for an epoch that brings one).
-          const newest = (await statusOf(first!)).experts.map((e) => e.id);
-          return [0, 1, 2, 3].every((id) => trained.includes(id)) && newest.every((id) => m.experts.some((e) => e.id === id)) ? m : undefined;
+          return [0, 1, 2, 3].every((id) => trained.includes(id)) ? m : undefined;
         },
         { timeoutMs: 300_000, intervalMs: 2000 },
       );
@@ -208,15 +206,16 @@ describe.runIf(process.env.MODESTREAM_TEST_CLUSTER === '1')('modestream cluster:
       const second = url(live[1]!);
       let still = { epoch: -1, since: Date.now() };
       const settled = await waitFor(
-        'the newest epoch to hold still on both nodes, with a snapshot on node-1 covering its experts',
+        'the newest epoch to hold still on both nodes',
         async () => {
           const [s, other] = await Promise.all([statusOf(first!), statusOf(second!)]);
           const res = await fetch(`${first}/snapshots/latest`);
           if (!res.ok || !s.centroids || other.centroids?.epoch !== s.centroids.epoch) return undefined;
           const m = (await res.json()) as typeof manifest;
           if (s.centroids.epoch !== still.epoch) still = { epoch: s.centroids.epoch, since: Date.now() };
-          const covered = s.experts.every((e) => m.experts.some((x) => x.id === e.id));
-          return covered && Date.now() - still.since > 8000 ? { manifest: m, experts: s.experts.map((e) => e.id) } : undefined;
+          // A snapshot is assembled when a trained version arrives, so experts drift spawned late (still
+          // under controller.retrain.minRecords) may not be in it yet: the check below says so.
+          return Date.now() - still.since > 8000 ? { manifest: m, experts: s.experts.map((e) => e.id) } : undefined;
         },
         { timeoutMs: 180_000, intervalMs: 1000 },
       );
