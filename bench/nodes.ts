@@ -41,7 +41,6 @@ interface Node {
   child: ChildProcess;
   output: () => string;
   exited: Promise<void>;
-  stateDir: string;
 }
 
 function startNode(env: Record<string, string>, stateDir: string): Node {
@@ -50,7 +49,7 @@ function startNode(env: Record<string, string>, stateDir: string): Node {
   child.stdout!.on('data', (b: Buffer) => (log += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (log += b.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  return { child, output: () => log, exited, stateDir };
+  return { child, output: () => log, exited };
 }
 
 async function stopNode(node: Node): Promise<void> {
