@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Subscription } from 'rxjs';
+import type { StatusReport } from '../src/status.js';
 import type { OutcomeName } from '../streams/stage.js';
 import type { Telemetry } from './telemetry.js';
 
@@ -66,6 +67,17 @@ export function createMetrics(sources: ScrapeSources = {}) {
       help: 'Time to process one chunk of a partition, fetch to commit',
       labelNames: ['stage'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    imageDecodes: new Counter({
+      name: 'modestream_image_decodes_total',
+      help: 'Encoded images decoded at ingestion by the router, by result (ok, failed: dead-lettered)',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    imageDecodeSeconds: new Counter({
+      name: 'modestream_image_decode_seconds_total',
+      help: 'Decoder time spent on encoded images at ingestion (per image, summed; / decodes = mean decode time)',
       registers,
     }),
     lmdbCommit: new Histogram({
@@ -191,11 +203,17 @@ export function subscribeMetrics(
 ): Subscription {
   metrics.embedderInfo.set({ kind: embedder.kind, fingerprint: embedder.fingerprint, dim: String(embedder.dim) }, 1);
   for (const { stage, outcomes } of stages) for (const o of outcomes) metrics.records.inc({ stage, outcome: OUTCOME_LABEL[o] }, 0);
+  if (stages.some((s) => s.stage === 'router')) for (const result of ['ok', 'failed']) metrics.imageDecodes.inc({ result }, 0);
   const subscription = telemetry.on('chunk').subscribe(({ stage, outcome, ms }) => {
     metrics.chunkDuration.observe({ stage }, ms / 1000);
     for (const o of Object.keys(OUTCOME_LABEL) as OutcomeName[]) {
       const n = outcome[o];
       if (n) metrics.records.inc({ stage, outcome: OUTCOME_LABEL[o] }, n);
+    }
+    if (outcome.images) {
+      metrics.imageDecodes.inc({ result: 'ok' }, outcome.images.decoded);
+      metrics.imageDecodes.inc({ result: 'failed' }, outcome.images.failed);
+      metrics.imageDecodeSeconds.inc(outcome.images.ms / 1000);
     }
   });
   subscription.add(
@@ -225,4 +243,14 @@ export function subscribeMetrics(
     }),
   );
   return subscription;
+}
+
+/** The status report's image figures, read from the counters the router's chunks feed. */
+export async function imageDecodeFigures(metrics: Metrics, decoder: string): Promise<NonNullable<StatusReport['images']>> {
+  const byResult = new Map((await metrics.imageDecodes.get()).values.map((v) => [v.labels.result, v.value]));
+  const decoded = byResult.get('ok') ?? 0;
+  const failed = byResult.get('failed') ?? 0;
+  const seconds = (await metrics.imageDecodeSeconds.get()).values[0]?.value ?? 0;
+  const count = decoded + failed;
+  return { decoder, decoded, failed, meanDecodeMs: count ? Number(((seconds * 1000) / count).toFixed(2)) : null };
 }

@@ -5,6 +5,9 @@
  * transaction, which the restarted thread's producer aborts, is never seen: ARCHITECTURE.md section 4).
  */
 import { Worker } from 'node:worker_threads';
+// The router threads decode images with sharp: loaded here too, its native libraries stay open for the
+// process's life, so a thread that exits (or is restarted) cannot unload them under the others (glibc).
+import 'sharp';
 import type { Config } from '../src/config.js';
 import type { CacheLookups } from '../src/embed/cache.js';
 import { EnvironmentError } from '../src/errors.js';

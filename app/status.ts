@@ -41,9 +41,11 @@ export interface StatusSources {
   nodes?: () => Promise<readonly NodeHeartbeat[]> | readonly NodeHeartbeat[];
   /** The running sharder's restores on assignment (streams/restore.ts), where this process runs one. */
   restores?: () => StatusReport['restores'];
+  /** The running router's image decoding (app/metrics.ts imageDecodeFigures), where this process runs one. */
+  images?: () => Promise<StatusReport['images']>;
 }
 
-export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots, inputs = [], nodes, restores }: StatusSources): Promise<StatusReport> {
+export async function collectStatus({ config, store, centroids, models, admin, backend, embedder, scheduler, events, snapshots, inputs = [], nodes, restores, images }: StatusSources): Promise<StatusReport> {
   const freshness = new Map((scheduler?.experts ?? []).map((f) => [f.expert, f]));
   const queued = new Set(scheduler?.queue.map((q) => q.name));
   const running = new Set(scheduler?.running);
@@ -134,6 +136,8 @@ export async function collectStatus({ config, store, centroids, models, admin, b
   };
   const restoring = restores?.();
   if (restoring) report.restores = restoring;
+  const decoding = await images?.();
+  if (decoding) report.images = decoding;
   report.totalRecords = report.experts.reduce((sum, e) => sum + e.records, report.unrouted);
   if (backend) report.backend = backend.adapter ? { name: backend.name, adapter: backend.adapter } : { name: backend.name };
 

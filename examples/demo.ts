@@ -85,6 +85,7 @@ export async function runDemo({ config, logger, before, after, once, out = (l) =
 
     if (!once) {
       say(`running until Ctrl-C; status page: ${app.httpUrl}/status`);
+      say(`feed it a real crawl: JPEG/PNG/WebP files go in as {"image": {"encoded": "<base64>"}}, e.g. printf '{"id":"crawl-1","caption":"red canvas sneakers","image":{"encoded":"%s"}}\\n' "$(base64 -w0 photo.jpg)" | node bin/modestream.js produce -  (README, "Real crawls")`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());

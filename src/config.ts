@@ -47,6 +47,11 @@ export const KafkaConfig = z
     /** Must exceed the largest message, or kafkajs stalls on it (ARCHITECTURE.md section 4). */
     maxBytesPerPartition: z.number().int().positive().default(8 * 1024 * 1024),
     /**
+     * The most bytes (keys + values) the router puts in one produce request: a chunk of web images is
+     * sent in several, so no record batch exceeds the broker's message.max.bytes (1 MB by default).
+     */
+    maxBatchBytes: z.number().int().min(1024).default(1_000_000),
+    /**
      * A stage whose own processing fails this many times in a row is given up (liveness fails, the
      * orchestrator restarts the process); Kafka outages are waited out however long (streams/health.ts).
      */
@@ -412,6 +417,17 @@ export const PipelineConfig = z
      * across nodes (streams/recent-ids.ts). Costs a read-back of this many messages per partition taken.
      */
     dedupWindow: z.number().int().min(0).max(10_000_000).default(10_000),
+    /**
+     * Encoded images (JPEG, PNG...) each router decodes at once, natively, at ingestion (0: one per
+     * core). They run on libuv's thread pool, so more than UV_THREADPOOL_SIZE (default 4) only queue.
+     */
+    imageDecoders: z.number().int().min(0).max(256).default(0),
+    /**
+     * Keep each encoded image file as received next to its decoded pixels (routed topic and shard), for
+     * export. Off: only the model-size pixels travel and are stored (a 1600x1200 JPEG is ~350 KB, its
+     * 64x64 RGB pixels 12 KB).
+     */
+    keepOriginalImages: z.boolean().default(true),
   })
   .strict();
 

@@ -83,6 +83,11 @@ export const StatusReport = z.object({
   restores: z
     .array(z.object({ topic: z.string(), partition: z.number().int(), from: z.number().int(), target: z.number().int(), applied: z.number().int(), state: z.enum(['restoring', 'live']) }))
     .optional(),
+  /**
+   * The router's ingestion decode of encoded images since this process started: the decoder, how many
+   * decoded or failed (dead-lettered), and the mean decoder time per image. Absent where no router runs here.
+   */
+  images: z.object({ decoder: z.string(), decoded: z.number().int(), failed: z.number().int(), meanDecodeMs: z.number().nullable() }).optional(),
   /** Published models (seed, experts): newest version and how it was trained. */
   models: z.array(
     z.object({

@@ -35,10 +35,19 @@ export interface ChunkOutcome {
   duplicates?: number;
   /** The topology committed the offset itself, in the transaction of the chunk's effects (the exactly-once router). */
   offsetsCommitted?: boolean;
+  /** The router's ingestion decode of the chunk's encoded images. */
+  images?: ImageDecodeStats;
+}
+
+export interface ImageDecodeStats {
+  decoded: number;
+  failed: number;
+  /** Summed over the chunk's images (they decode side by side, so this exceeds the chunk's wall time). */
+  ms: number;
 }
 
 /** The counters of a chunk outcome (a role declares which it counts; each is a metric label). */
-export type OutcomeName = Exclude<keyof ChunkOutcome, 'messages' | 'nextOffset' | 'offsetsCommitted'>;
+export type OutcomeName = Exclude<keyof ChunkOutcome, 'messages' | 'nextOffset' | 'offsetsCommitted' | 'images'>;
 
 /** What a stage does with one chunk of one partition; completes when the effects are durable. */
 export type Topology = OperatorFunction<InputMessage[], ChunkOutcome>;

@@ -13,6 +13,7 @@
 import type { Admin, Kafka, Producer, TopicMessages } from 'kafkajs';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
+import { splitByBytes } from './batches.js';
 import { isFencedError } from './errors.js';
 import { createTransactionalProducer } from './kafka.js';
 
@@ -46,6 +47,8 @@ export interface ChunkTransactionsOptions {
   transactionTimeoutMs: number;
   consumerGroupId: string;
   logger: Logger;
+  /** The most bytes per produce request (kafka.maxBatchBytes): a chunk is sent in as many as it takes. */
+  maxBatchBytes?: number;
   /** Connects a client (streams/kafka.ts connectClient, which explains refused credentials). */
   connect: (client: Producer | Admin) => Promise<void>;
   /** Test hook: runs inside the transaction after the messages were sent, before offsets and commit. */
@@ -53,7 +56,7 @@ export interface ChunkTransactionsOptions {
 }
 
 export function createChunkTransactions(options: ChunkTransactionsOptions): ChunkTransactions {
-  const { kafka, transactionalIdPrefix, transactionTimeoutMs, consumerGroupId, logger, connect, afterSend } = options;
+  const { kafka, transactionalIdPrefix, transactionTimeoutMs, consumerGroupId, logger, connect, afterSend, maxBatchBytes = Infinity } = options;
   const producers = new Map<string, { producer: Producer; resumed: boolean }>();
   let admin: Admin | undefined;
   const idOf = (topic: string, partition: number) => `${transactionalIdPrefix}.${topic}.${partition}`;
@@ -109,7 +112,7 @@ export function createChunkTransactions(options: ChunkTransactionsOptions): Chun
       const transactionalId = idOf(topic, partition);
       const txn = await (await ready(topic, partition)).producer.transaction();
       try {
-        if (topicMessages.length) await txn.sendBatch({ topicMessages, acks: -1 });
+        for (const request of splitByBytes(topicMessages, maxBatchBytes)) await txn.sendBatch({ topicMessages: request, acks: -1 });
         afterSend?.();
         await txn.sendOffsets({ consumerGroupId, topics: [{ topic, partitions: [{ partition, offset: String(offset) }] }] });
         await txn.commit();

@@ -3,6 +3,8 @@
  * and snapshots for evaluators (app/http.ts). Last in the registry, so every other role is running.
  */
 import { startHttpServer } from '../http.js';
+import { decoderName } from '../../src/image/decode.js';
+import { imageDecodeFigures } from '../metrics.js';
 import { collectStatus } from '../status.js';
 import { expertsOnly, type RunningScheduler } from '../../training/scheduler.js';
 import type { RunningSharder } from './stages.js';
@@ -17,7 +19,7 @@ export const http: RoleDefinition<RunningRole & { url: string }> = {
       host: config.http.host,
       port: config.http.port,
       logger,
-      status: () => collectStatus({ config, store, centroids, models, admin, inputs, backend, embedder, scheduler: scheduler(), events, snapshots, restores: (running.get('sharder') as Partial<RunningSharder> | undefined)?.restores, ...(nodes ? { nodes: () => nodes.heartbeats() } : {}) }),
+      status: () => collectStatus({ config, store, centroids, models, admin, inputs, backend, embedder, scheduler: scheduler(), events, snapshots, restores: (running.get('sharder') as Partial<RunningSharder> | undefined)?.restores, ...(running.has('router') ? { images: () => imageDecodeFigures(metrics, decoderName) } : {}), ...(nodes ? { nodes: () => nodes.heartbeats() } : {}) }),
       metrics: () => metrics.registry.metrics(),
       health: () => [...running.values()].flatMap((r) => r.health()),
       snapshots,

@@ -5,9 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { RoutingSource } from '../../src/cluster/routing.js';
-import type { Config } from '../../src/config.js';
+import type { Config, ImageInput } from '../../src/config.js';
 import { parsePair } from '../../src/contract/pair.js';
 import type { CaptionEmbedder } from '../../src/embed/embedder.js';
+import { createSharpDecoder, type PixelTarget } from '../../src/image/decode.js';
 import type { Logger } from '../../src/logger.js';
 import type { ShardStore } from '../../state/shards.js';
 import { seekOnAssignment } from '../../streams/assignment.js';
@@ -47,6 +48,7 @@ export async function startRouterRole({ config, logger, kafka, producer, routing
         logger: stageLogger,
         connect: (client) => connectClient(client, config.kafka),
         afterSend,
+        maxBatchBytes: config.kafka.maxBatchBytes,
       })
     : undefined;
   const stage = await startStage({
@@ -56,6 +58,7 @@ export async function startRouterRole({ config, logger, kafka, producer, routing
     topic: config.topics.pairs,
     topology: routerTopology({
       limits: config.limits,
+      images: { decoder: createSharpDecoder({ limits: config.limits, concurrency: config.pipeline.imageDecoders || undefined }), target: decodeTarget(config.experts.imageInput), keepOriginal: config.pipeline.keepOriginalImages },
       embedder,
       routing,
       producer,
@@ -65,6 +68,7 @@ export async function startRouterRole({ config, logger, kafka, producer, routing
       sample: { topic: config.topics.sample, rate: config.controller.seedSample.rate },
       transactions,
       afterSend,
+      maxBatchBytes: config.kafka.maxBatchBytes,
       recentIds: config.pipeline.dedupWindow > 0 ? recentIdsOf(config, kafka, stageLogger) : undefined,
     }),
     chunkSize: config.pipeline.chunkSize,
@@ -79,6 +83,14 @@ export async function startRouterRole({ config, logger, kafka, producer, routing
       await transactions?.close();
     },
   };
+}
+
+/**
+ * Ingestion decodes encoded images straight to the experts' pixel input. An embedding tower takes no
+ * pixels: files are then still decoded (so a broken one is dead-lettered) to a small RGB thumbnail.
+ */
+function decodeTarget(input: ImageInput): PixelTarget {
+  return input.kind === 'pixels' ? { width: input.width, height: input.height, channels: input.channels } : { width: 32, height: 32, channels: 3 };
 }
 
 /** The router's recent-ids windows, rebuilt from the pairs topic with the router's own validation. */

@@ -118,6 +118,9 @@ function renderStats(r: StatusReport): HTMLElement {
     stat('Dead letters', int(r.deadLettered), r.deadLettered === null ? 'Kafka unavailable' : null, 'stat-dead-letters'),
     stat('Snapshot', r.snapshot ? `v${r.snapshot.version}` : 'none', r.snapshot ? `epoch ${r.snapshot.epoch}, ${age(secondsSince(r.snapshot.createdAt))} ago` : null, 'stat-snapshot'),
     stat('Backend', r.backend ? r.backend.name : dash(), r.backend?.adapter || null, 'stat-backend'),
+    ...(r.images && r.images.meanDecodeMs !== null
+      ? [stat('Image decode', `${r.images.meanDecodeMs.toFixed(1)} ms`, `${nf.format(r.images.decoded)} decoded \u00b7 ${nf.format(r.images.failed)} failed \u00b7 ${r.images.decoder}`, 'stat-image-decode')]
+      : []),
     stat(
       'Embedder',
       e.kind + (e.model ? ` ${e.model}` : ''),

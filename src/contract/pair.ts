@@ -8,7 +8,7 @@
  *   {"id": "crawl-000123",                  required, 1..maxIdChars UTF-16 units, printable
  *    "caption": "a red cotton t-shirt",     required, not blank, <= maxCaptionChars
  *    "image": {"pixels": "<base64>", "width": 28, "height": 28, "channels": 1}
- *           | {"encoded": "<base64 PNG or JPEG>"}
+ *           | {"encoded": "<base64 JPEG, PNG, WebP, GIF or AVIF file>"}
  *           | {"embedding": [0.12, -0.5, ...]},
  *    "source": "crawler-eu",                optional, 1..maxIdChars
  *    "ts": "2024-05-01T12:00:00.000Z",      optional, ISO-8601 with Z or a +hh:mm offset
@@ -22,17 +22,17 @@
 import { z } from 'zod';
 import { LimitsConfig, type Limits } from '../config.js';
 import {
-  decodeImage,
+  checkImage,
   IMAGE_VARIANTS,
   imageSchema,
   imageToMessage,
   onlyIfValid,
   variantKeysOf,
-  type DecodedImage,
   type EncodableImage,
+  type InputImage,
 } from './image.js';
 
-export type { DecodedImage, EncodableImage } from './image.js';
+export type { DecodedImage, EncodableImage, EncodedImage, InputImage } from './image.js';
 
 // Control, format, surrogate and private-use code points, and line/paragraph separators. Unassigned
 // code points (\p{Cn}) are left out on purpose: that set changes with the runtime's Unicode version.
@@ -72,7 +72,8 @@ export const PairMessageSchema = pairMessageSchema(LimitsConfig.parse({}));
 export type PairMessage = z.infer<typeof PairMessageSchema>;
 
 export interface ValidPair extends Omit<PairMessage, 'image' | 'ts'> {
-  image: DecodedImage;
+  /** An encoded file is only header-checked here; the router decodes it at ingestion. */
+  image: InputImage;
   /** Milliseconds since the epoch, from the ISO string. */
   ts?: number;
 }
@@ -139,7 +140,7 @@ function parseUnsafe({ key, value }: { key: Buffer | null; value: Buffer | null 
     ts = Date.parse(msg.ts);
     if (!Number.isFinite(ts)) return reject('invalid-schema', `ts: ${quote(msg.ts)} is not a valid date`);
   }
-  const image = decodeImage(msg.image, limits);
+  const image = checkImage(msg.image, limits);
   if (!image.ok) return reject('invalid-image', image.detail);
 
   const pair: ValidPair = { id: msg.id, caption: msg.caption, image: image.image };

@@ -2,7 +2,9 @@
  * A routed pair: the validated input plus its caption embedding and its route (fine cluster, expert,
  * centroid epoch). It travels on the `routed` topic and is what a shard stores, in one msgpack form.
  * Vectors travel as raw bytes (see codec/bytes.ts); decoding re-validates with zod because the
- * producer may be another modestream version.
+ * producer may be another modestream version. An encoded image (JPEG, PNG...) travels twice: decoded
+ * once at ingestion to the model's input size (`img`, what training reads) and as received (`raw`,
+ * what an export hands on), so nothing downstream decodes it again.
  */
 import { Packr } from 'msgpackr';
 import { z } from 'zod';
@@ -11,6 +13,11 @@ import type { DecodedImage } from './image.js';
 
 export const UNROUTED = -1;
 
+export interface OriginalImage {
+  /** 'jpeg', 'png', 'webp', 'gif' or 'avif'. */
+  format: string;
+  bytes: Uint8Array;
+}
 
 const WireImage = z.discriminatedUnion('k', [
   z.object({
@@ -42,6 +49,8 @@ export const WireRoutedSchema = z.object({
   ts: z.number(),
   meta: z.record(z.string(), z.unknown()).optional(),
   img: WireImage,
+  /** The image file as received, when it came encoded: format and bytes. */
+  raw: z.object({ f: z.string().min(1), d: bytesSchema }).optional(),
   emb: bytesSchema,
   route: WireRoute.nullable(),
   o: z.object({ t: z.string(), p: z.number().int().nonnegative(), o: z.string() }),
@@ -63,7 +72,10 @@ export interface RoutedRecord {
   /** Event time, ms since epoch: the pair's `ts`, else the Kafka timestamp. */
   ts: number;
   meta?: Record<string, unknown>;
+  /** At the model's input size when the pair came with an encoded image (decoded once, at ingestion). */
   image: DecodedImage;
+  /** The encoded image file as received (absent for pixel and embedding images). */
+  original?: OriginalImage;
   /** L2-normalised caption embedding. */
   embedding: Float32Array;
   /** null while no centroid model exists yet (bootstrap): stored unrouted, routed later. */
@@ -100,6 +112,7 @@ export function toWire(r: RoutedRecord): WireRouted {
   };
   if (r.source !== undefined) wire.src = r.source;
   if (r.meta !== undefined) wire.meta = r.meta;
+  if (r.original !== undefined) wire.raw = { f: r.original.format, d: Buffer.from(r.original.bytes.buffer, r.original.bytes.byteOffset, r.original.bytes.byteLength) };
   return wire;
 }
 
@@ -111,7 +124,7 @@ export function fromWire(w: WireRouted): RoutedRecord {
     // Copies: decoded Buffers may alias a reused read buffer (LMDB, kafkajs).
     image:
       w.img.k === 'p'
-        ? { kind: 'pixels', width: w.img.w, height: w.img.h, channels: w.img.c, data: Uint8Array.from(w.img.d) }
+        ? { kind: 'pixels', width: w.img.w, height: w.img.h, channels: w.img.c, data: new Uint8Array(w.img.d) }
         : { kind: 'embedding', values: bytesToF32(w.img.d) },
     embedding: bytesToF32(w.emb),
     route: w.route && { epoch: w.route.e, fine: w.route.f, expert: w.route.x, dist2: w.route.d },
@@ -119,6 +132,7 @@ export function fromWire(w: WireRouted): RoutedRecord {
   };
   if (w.src !== undefined) record.source = w.src;
   if (w.meta !== undefined) record.meta = w.meta;
+  if (w.raw !== undefined) record.original = { format: w.raw.f, bytes: new Uint8Array(w.raw.d) };
   return record;
 }
 

@@ -10,14 +10,13 @@
  *   - a snapshot served by a surviving node holds every expert of the newest epoch.
  *
  * The acceptance test of the scale-out work, run on demand (MODESTREAM_TEST_CLUSTER=1; 3-5 min on 2
- * cores), not yet in `npm test`: it has not passed often enough to gate CI. What it found so far: pairs
- * lost by kafkajs's read-committed filter (patches/kafkajs+2.2.4.patch), pairs on two owners (the same
- * filter delivering aborted records), restored history refilling the leader's novelty buffer. Still
- * open: in 2 of the last 4 runs (3 of 10 in all), one whole chunk of one input partition had
- * its offset committed by the router while none of its records is in the routed topic, not even in an
- * aborted transaction, and no transaction error was logged (cause not found). When a pair is missing,
- * the failure message says where it came in and whether the routed topic holds it at all, and the
- * nodes' logs are kept (the path is printed).
+ * cores), not in `npm test` (CI's time). What it found: pairs lost by kafkajs's read-committed filter
+ * and pairs on two owners (the same filter delivering aborted records), restored history refilling the
+ * leader's novelty buffer, and chunks committed with part of their pairs never written: kafkajs's
+ * producer retry skipped a partition whose leader moved onto a broker that had already answered
+ * (patches/kafkajs+2.2.4.patch, both fixed there). When a pair is missing, the failure message says
+ * where it came in and whether the routed topic holds it at all, and the nodes' logs are kept (the
+ * path is printed).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

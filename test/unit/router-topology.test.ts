@@ -4,12 +4,14 @@
  * expert's partition, invalid ones reach the DLQ as they arrived, with the reason in headers.
  */
 import { lastValueFrom, of } from 'rxjs';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createRouting } from '../../src/cluster/routing.js';
 import type { CentroidModel } from '../../src/cluster/model.js';
 import { LimitsConfig } from '../../src/config.js';
 import { encodePairMessage } from '../../src/contract/pair.js';
 import { createHashedEmbedder } from '../../src/embed/hashed.js';
+import { createSharpDecoder } from '../../src/image/decode.js';
 import type { CaptionEmbedder } from '../../src/embed/embedder.js';
 import { initBackend } from '../../src/tensor/backend.js';
 import { DLQ_HEADERS, type InputMessage } from '../../streams/messages.js';
@@ -24,6 +26,7 @@ const ROUTED = 'modestream.routed';
 const DLQ = 'modestream.pairs.dlq';
 const PARTITIONS = 3;
 const grey = Uint8Array.from({ length: 28 * 28 }, (_, i) => (i * 13) % 256);
+const images = { decoder: createSharpDecoder({ limits, concurrency: 2 }), target: { width: 28, height: 28, channels: 1 } as const };
 
 let embedder: CaptionEmbedder;
 let model: CentroidModel;
@@ -40,9 +43,9 @@ function pair(id: string, caption: string): Buffer {
   return encodePairMessage({ id, caption, image: { kind: 'pixels', width: 28, height: 28, channels: 1, data: grey } });
 }
 
-function run(chunk: InputMessage[], routing = fixedRoutingSource(model)) {
+function run(chunk: InputMessage[], routing = fixedRoutingSource(model), imageOptions: { keepOriginal?: boolean } = {}) {
   const sink = capturingProducer();
-  const topology = routerTopology({ limits, embedder, routing, producer: sink.producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS });
+  const topology = routerTopology({ limits, images: { ...images, ...imageOptions }, embedder, routing, producer: sink.producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS });
   return { sink, outcome: lastValueFrom(of(chunk).pipe(topology)) as Promise<ChunkOutcome> };
 }
 
@@ -114,6 +117,67 @@ describe('routerTopology', () => {
     expect(headerText(dead[2]!, DLQ_HEADERS.detail)).toContain('caption');
   });
 
+  test('encoded images are decoded once, at ingestion: model-size pixels plus the file as received; a broken one is dead-lettered', async () => {
+    // A red left half, so the decoded pixels can be checked (grey 28x28: left darker than the white right).
+    const half = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#ffffff' } })
+      .composite([{ input: { create: { width: 160, height: 240, channels: 3, background: '#ff0000' } }, left: 0, top: 0 }])
+      .jpeg({ quality: 90 })
+      .toBuffer();
+    const png = await sharp({ create: { width: 64, height: 48, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+    const encodedPair = (id: string, bytes: Uint8Array) => encodePairMessage({ id, caption: captions[0]!, image: { kind: 'encoded', bytes } });
+    const chunk = [
+      inputMessage({ offset: 0, value: encodedPair('jpeg', half) }),
+      inputMessage({ offset: 1, value: encodedPair('png', png) }),
+      inputMessage({ offset: 2, value: encodedPair('cut', half.subarray(0, half.length - 200)) }),
+      inputMessage({ offset: 3, value: pair('raw', captions[1]!) }),
+    ];
+    const { sink, outcome } = run(chunk);
+    const result = await outcome;
+    expect(result).toMatchObject({ messages: 4, routed: 3, deadLettered: 1, images: { decoded: 2, failed: 0 } });
+    expect(result.images!.ms).toBeGreaterThan(0);
+
+    const records = sink.messagesTo(ROUTED).map((m) => decodedOrThrow(m.value as Buffer));
+    const [jpeg, transparent, raw] = records;
+    expect(jpeg).toMatchObject({ id: 'jpeg', image: { kind: 'pixels', width: 28, height: 28, channels: 1 }, original: { format: 'jpeg' } });
+    expect(Buffer.compare(Buffer.from(jpeg!.original!.bytes), half)).toBe(0);
+    const pixels = jpeg!.image.kind === 'pixels' ? jpeg!.image.data : new Uint8Array();
+    expect(pixels[14 * 28 + 3]!).toBeLessThan(pixels[14 * 28 + 24]! - 60);
+    // Transparent pixels flattened onto white.
+    expect(transparent).toMatchObject({ id: 'png', original: { format: 'png' } });
+    expect(transparent!.image.kind === 'pixels' && Math.min(...transparent!.image.data)).toBeGreaterThan(240);
+    // A pixel image passes through as sent, with no file attached.
+    expect(raw).toMatchObject({ id: 'raw', image: { kind: 'pixels', width: 28, height: 28 } });
+    expect(raw!.original).toBeUndefined();
+
+    const dead = sink.messagesTo(DLQ);
+    expect(dead.map((m) => headerText(m, DLQ_HEADERS.reason))).toEqual(['invalid-image']);
+    expect(headerText(dead[0]!, DLQ_HEADERS.detail)).toMatch(/^image\.encoded: JPEG/);
+  });
+
+  test('without originals (pipeline.keepOriginalImages false) only the decoded pixels travel', async () => {
+    const jpeg = await sharp({ create: { width: 96, height: 64, channels: 3, background: '#cc3300' } }).jpeg().toBuffer();
+    const { sink, outcome } = run([inputMessage({ offset: 0, value: encodePairMessage({ id: 'j', caption: 'an orange scarf', image: { kind: 'encoded', bytes: jpeg } }) })], fixedRoutingSource(model), { keepOriginal: false });
+    expect(await outcome).toMatchObject({ routed: 1, images: { decoded: 1, failed: 0 } });
+    const [record] = sink.messagesTo(ROUTED).map((m) => decodedOrThrow(m.value as Buffer));
+    expect(record).toMatchObject({ id: 'j', image: { kind: 'pixels', width: 28, height: 28, channels: 1 } });
+    expect(record!.original).toBeUndefined();
+  });
+
+  test('an image whose header passes but whose data does not decode is dead-lettered by the decoder', async () => {
+    const good = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#3366cc' } }).png().toBuffer();
+    // Corrupt the compressed pixel data and fix the chunk's CRC, so only a real decode can tell.
+    const broken = Buffer.from(good);
+    const idat = broken.indexOf('IDAT');
+    const length = broken.readUInt32BE(idat - 4);
+    broken.fill(0xff, idat + 4 + 2, idat + 4 + length);
+    broken.writeUInt32BE(crc32(broken.subarray(idat, idat + 4 + length)), idat + 4 + length);
+    const { sink, outcome } = run([inputMessage({ offset: 0, value: encodePairMessage({ id: 'b', caption: 'a blue shirt', image: { kind: 'encoded', bytes: broken } }) })]);
+    expect(await outcome).toMatchObject({ messages: 1, routed: 0, deadLettered: 1, images: { decoded: 0, failed: 1 } });
+    const [dead] = sink.messagesTo(DLQ);
+    expect(Buffer.compare(dead!.value as Buffer, encodePairMessage({ id: 'b', caption: 'a blue shirt', image: { kind: 'encoded', bytes: broken } }))).toBe(0);
+    expect(headerText(dead!, DLQ_HEADERS.detail)).toMatch(/^image\.encoded: undecodable PNG/);
+  });
+
   test('a chunk of rejects only sends to the DLQ', async () => {
     const { sink, outcome } = run([inputMessage({ offset: 0, value: null }), inputMessage({ offset: 1, value: Buffer.from('not json') })]);
     expect(await outcome).toEqual({ messages: 2, nextOffset: 2, routed: 0, unrouted: 0, deadLettered: 2 });
@@ -145,7 +209,7 @@ describe('routerTopology', () => {
       close: async () => {},
       run: async (topicMessages, offset) => void runs.push({ topics: topicMessages.map((t) => t.topic), count: topicMessages.reduce((n, t) => n + t.messages.length, 0), offset }),
     };
-    const topology = routerTopology({ limits, embedder, routing: fixedRoutingSource(model), producer: sink.producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, transactions });
+    const topology = routerTopology({ limits, images, embedder, routing: fixedRoutingSource(model), producer: sink.producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, transactions });
     const chunk = [
       inputMessage({ topic: 'pairs', partition: 2, offset: 20, value: pair('t1', captions[0]!) }),
       inputMessage({ topic: 'pairs', partition: 2, offset: 21, value: Buffer.from('not json') }),
@@ -159,7 +223,7 @@ describe('routerTopology', () => {
   test('a repeated pair id (a producer resend) is published once: across chunks and within one; counted as duplicates', async () => {
     const sink = capturingProducer();
     const recentIds = createRecentIds({ capacity: 1000, readIds: async () => [] });
-    const topology = routerTopology({ limits, embedder, routing: fixedRoutingSource(model), producer: sink.producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, recentIds });
+    const topology = routerTopology({ limits, images, embedder, routing: fixedRoutingSource(model), producer: sink.producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, recentIds });
     const at = (offset: number, id: string, caption = captions[0]!) => inputMessage({ topic: 'pairs', partition: 0, offset, value: pair(id, caption) });
     expect(await lastValueFrom(of([at(0, 'a'), at(1, 'b'), at(2, 'a')]).pipe(topology))).toEqual({ messages: 3, nextOffset: 3, routed: 2, unrouted: 0, deadLettered: 0, duplicates: 1 });
     // Sent again later, even with another caption (routed elsewhere if it were routed): dropped.
@@ -178,7 +242,7 @@ describe('routerTopology', () => {
         if (fail) throw new Error('aborted');
       },
     };
-    const topology = routerTopology({ limits, embedder, routing: fixedRoutingSource(model), producer: capturingProducer().producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, transactions, recentIds });
+    const topology = routerTopology({ limits, images, embedder, routing: fixedRoutingSource(model), producer: capturingProducer().producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, transactions, recentIds });
     const chunk = [inputMessage({ topic: 'pairs', partition: 0, offset: 0, value: pair('x', captions[0]!) })];
     await expect(lastValueFrom(of(chunk).pipe(topology))).rejects.toThrow('aborted');
     fail = false;
@@ -197,7 +261,16 @@ describe('routerTopology', () => {
         throw Object.assign(new Error('fenced'), { type: 'INVALID_PRODUCER_EPOCH' });
       },
     };
-    const topology = routerTopology({ limits, embedder, routing: fixedRoutingSource(model), producer: capturingProducer().producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, transactions });
+    const topology = routerTopology({ limits, images, embedder, routing: fixedRoutingSource(model), producer: capturingProducer().producer, routedTopic: ROUTED, dlqTopic: DLQ, routedPartitions: PARTITIONS, transactions });
     await expect(lastValueFrom(of([inputMessage({ offset: 0, value: pair('t2', captions[1]!) })]).pipe(topology))).rejects.toThrow('fenced');
   });
 });
+
+function crc32(bytes: Uint8Array): number {
+  let c = ~0;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
