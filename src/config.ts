@@ -47,8 +47,8 @@ export const KafkaConfig = z
     /** Must exceed the largest message, or kafkajs stalls on it (ARCHITECTURE.md section 4). */
     maxBytesPerPartition: z.number().int().positive().default(8 * 1024 * 1024),
     /**
-     * The most bytes (keys + values) the router puts in one produce request: a chunk of web images is
-     * sent in several, so no record batch exceeds the broker's message.max.bytes (1 MB by default).
+     * The most bytes (keys + values) the router puts in one partition's record batch: a chunk of web
+     * images is sent in several requests, so no batch exceeds the broker's message.max.bytes (1 MB by default).
      */
     maxBatchBytes: z.number().int().min(1024).default(1_000_000),
     /**

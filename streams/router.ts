@@ -88,6 +88,7 @@ export function validatePairs(limits: Limits): OperatorFunction<InputMessage[], 
 export function decodeImages(decoder: ImageDecoder, target: PixelTarget, keepOriginal = true): OperatorFunction<ValidatedChunk, IngestedChunk> {
   return concatMap(async (chunk) => {
     const files = chunk.accepted.flatMap(({ pair }) => (pair.image.kind === 'encoded' ? [pair.image.bytes] : []));
+    // No file: every pair already holds pixels or an embedding.
     if (files.length === 0) return chunk as IngestedChunk;
     const decoded = await decoder.decodeAll(files, target);
     const accepted: Ingested[] = [];
@@ -163,7 +164,7 @@ export interface PublishOptions {
   transactions?: ChunkTransactions;
   /** Test hook (at-least-once path): runs after the chunk was sent, before its offset is committed. */
   afterSend?: () => void;
-  /** The most bytes per produce request (kafka.maxBatchBytes); absent: one request per chunk. */
+  /** The most bytes per partition in one produce request (kafka.maxBatchBytes); absent: one request per chunk. */
   maxBatchBytes?: number;
 }
 

@@ -47,7 +47,7 @@ export interface ChunkTransactionsOptions {
   transactionTimeoutMs: number;
   consumerGroupId: string;
   logger: Logger;
-  /** The most bytes per produce request (kafka.maxBatchBytes): a chunk is sent in as many as it takes. */
+  /** The most bytes per partition in one produce request (kafka.maxBatchBytes): a chunk is sent in as many as it takes. */
   maxBatchBytes?: number;
   /** Connects a client (streams/kafka.ts connectClient, which explains refused credentials). */
   connect: (client: Producer | Admin) => Promise<void>;
