@@ -9,6 +9,7 @@ import type { Producer } from 'kafkajs';
 import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logger.js';
 import { connectClient, createKafka, createProducer, ensureTopics } from '../streams/kafka.js';
+import { splitByBytes } from '../streams/batches.js';
 import { topicsOf } from './roles/registry.js';
 
 export interface ProduceItem {
@@ -26,6 +27,8 @@ export interface ProduceOptions {
   /** Messages per second; undefined = as fast as the broker acknowledges. */
   rate?: number;
   batchSize?: number;
+  /** The most bytes per produce request (kafka.maxBatchBytes): a batch of image pairs goes out in several. */
+  maxBatchBytes?: number;
   onProgress?: (p: { sent: number; position?: number }) => void;
   signal?: AbortSignal;
 }
@@ -54,18 +57,20 @@ export function keyOf(value: Buffer): string | null {
   }
 }
 
-export async function produceAll({ producer, topic, items, rate, batchSize = 500, onProgress, signal }: ProduceOptions): Promise<{ sent: number }> {
+export async function produceAll({ producer, topic, items, rate, batchSize = 500, maxBatchBytes = Infinity, onProgress, signal }: ProduceOptions): Promise<{ sent: number }> {
   const perBatch = rate ? Math.max(1, Math.min(batchSize, Math.ceil(rate / 10))) : batchSize;
   const started = performance.now();
   let sent = 0;
   let batch: { key: string | null; value: Buffer }[] = [];
+  let batchBytes = 0;
   let position: number | undefined;
 
   const flush = async () => {
     if (batch.length === 0) return;
-    await producer.send({ topic, messages: batch, acks: -1 });
+    for (const request of splitByBytes([{ topic, messages: batch }], maxBatchBytes)) await producer.sendBatch({ topicMessages: request, acks: -1 });
     sent += batch.length;
     batch = [];
+    batchBytes = 0;
     onProgress?.({ sent, position });
     if (rate) {
       // Pace by the schedule, not by per-batch sleeps, so send latency does not lower the rate.
@@ -78,8 +83,10 @@ export async function produceAll({ producer, topic, items, rate, batchSize = 500
   for await (const item of items) {
     if (signal?.aborted) break;
     batch.push({ key: item.key ?? keyOf(item.value), value: item.value });
+    batchBytes += item.value.length;
     position = item.position;
-    if (batch.length >= perBatch) await flush();
+    // Bounded by bytes too: 500 web-image pairs would be hundreds of megabytes in memory.
+    if (batch.length >= perBatch || batchBytes >= 8 * maxBatchBytes) await flush();
   }
   await flush();
   return { sent };

@@ -10,6 +10,7 @@ import { registerBroker } from './commands/broker.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEmbed } from './commands/embed.js';
 import { registerEval } from './commands/eval.js';
+import { registerExport } from './commands/export.js';
 import { registerModels } from './commands/models.js';
 import { registerProduce } from './commands/produce.js';
 import { registerRoute } from './commands/route.js';
@@ -32,7 +33,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'log level (log.level)'))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of [registerDemo, registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap, registerTrain, registerSnapshot, registerEval, registerModels, registerEmbed, registerRoute]) register(program);
+  for (const register of [registerDemo, registerBroker, registerRun, registerProduce, registerStatus, registerBootstrap, registerTrain, registerSnapshot, registerExport, registerEval, registerModels, registerEmbed, registerRoute]) register(program);
   return program;
 }
 

@@ -1,14 +1,16 @@
 /**
  * `modestream snapshot`: publishes the current ensemble (centroids, seed, newest expert versions) as the
- * next snapshot version. `modestream serve`: serves a snapshot directory over HTTP for evaluators.
+ * next snapshot version; `snapshot export --format onnx` writes a snapshot's towers as ONNX models
+ * (cli/commands/snapshot-export.ts). `modestream serve`: serves a snapshot directory over HTTP for evaluators.
  */
 import type { Command } from 'commander';
 import { snapshotsDirOf } from '../../src/config.js';
 import { QUIET, createLogger, loadConfig, type GlobalOptions } from '../context.js';
 import { intOption } from '../options.js';
+import { registerSnapshotExport } from './snapshot-export.js';
 
 export function registerSnapshot(program: Command): void {
-  program
+  const snapshot = program
     .command('snapshot')
     .description('publish the current ensemble (newest centroid epoch, seed and expert versions) as the next snapshot')
     .option('--json', 'print the manifest')
@@ -30,6 +32,7 @@ export function registerSnapshot(program: Command): void {
         await core.close();
       }
     });
+  registerSnapshotExport(snapshot);
 
   program
     .command('serve')

@@ -24,13 +24,6 @@ export interface ProbeLimits {
 /** The name used in details. */
 export const FORMAT_LABEL: Record<ImageFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF', avif: 'AVIF' };
 
-/**
- * Bytes after a JPEG's end-of-image marker that are tolerated: zero or whitespace padding, which some
- * writers and upload paths add. Anything else there (or more of it) reads as "no end-of-image marker":
- * from the tail alone, trailing data cannot be told apart from a file cut off mid-scan.
- */
-export const JPEG_MAX_PADDING = 16;
-
 export function probeImage(bytes: Uint8Array, limits: ProbeLimits): ProbeResult {
   const format = sniff(bytes);
   if (format === undefined) {
@@ -128,19 +121,22 @@ function readJpeg(b: Uint8Array): Dimensions | string {
     if (marker === 0xda) break;
   }
   if (dims === undefined) return 'JPEG without a frame header before its start-of-scan';
-  if (!endsWithEoi(b, at)) return 'JPEG truncated (no end-of-image marker)';
+  if (!hasEoiAfter(b, at)) return 'JPEG truncated (no end-of-image marker)';
   return dims;
 }
 
-/** FFD9 at the end, after the scan data starting at `scanAt`, allowing up to JPEG_MAX_PADDING padding bytes. */
-function endsWithEoi(b: Uint8Array, scanAt: number): boolean {
-  let end = b.length;
-  const floor = Math.max(scanAt + 2, b.length - JPEG_MAX_PADDING);
-  while (end > floor && isPadding(u8(b, end - 1))) end -= 1;
-  return end - 2 >= scanAt && b[end - 2] === 0xff && b[end - 1] === 0xd9;
+/**
+ * An end-of-image marker somewhere after the first start-of-scan. Inside entropy-coded data a 0xFF is
+ * always followed by 0x00 or a restart marker, so FFD9 there is the real end: a file cut off mid-scan
+ * has none, while bytes a camera or an upload path appended after it (padding, a motion photo's video)
+ * are tolerated, as decoders ignore them. One native backwards search.
+ */
+function hasEoiAfter(b: Uint8Array, scanAt: number): boolean {
+  const at = Buffer.from(b.buffer, b.byteOffset, b.byteLength).lastIndexOf(EOI);
+  return at >= scanAt;
 }
 
-const isPadding = (v: number): boolean => v === 0x00 || v === 0x09 || v === 0x0a || v === 0x0d || v === 0x20;
+const EOI = Buffer.from([0xff, 0xd9]);
 
 // ---- PNG ----
 

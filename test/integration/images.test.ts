@@ -14,6 +14,7 @@ import { crc32 } from '../../src/image/probe.js';
 import type { StatusReport } from '../../src/status.js';
 import { DLQ_HEADERS } from '../../streams/messages.js';
 import { startProcessor, stopProcessor, testDeployment, type Processor } from '../support/processor.js';
+import { readTopic } from '../support/topics.js';
 import { waitFor } from '../support/waits.js';
 
 const brokers = inject('brokers');
@@ -46,24 +47,6 @@ async function corruptPng(): Promise<Buffer> {
   return png;
 }
 
-async function readAll(topic: string, expected: number): Promise<{ key: string | null; value: Buffer; headers: Record<string, string> }[]> {
-  const consumer = kafka.consumer({ groupId: `images-reader-${Date.now()}-${Math.random()}` });
-  const out: { key: string | null; value: Buffer; headers: Record<string, string> }[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-      out.push({ key: message.key?.toString() ?? null, value: message.value!, headers });
-    },
-  });
-  try {
-    await waitFor(`${expected} messages on ${topic}`, () => out.length >= expected, { timeoutMs: 90_000 });
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
-}
 
 describe('web images at ingestion', () => {
   const deployment = testDeployment(brokers, {
@@ -90,7 +73,7 @@ describe('web images at ingestion', () => {
     await producer.send({ topic: deployment.topics.pairs, acks: -1, messages: entries.map(([id, bytes]) => ({ key: id, value: encodePairMessage({ id, caption: `a product photo ${id}`, image: { kind: 'encoded', bytes } }) })) });
     await producer.disconnect();
 
-    const routed = (await readAll(deployment.topics.routed, Object.keys(good).length)).map((m) => {
+    const routed = (await readTopic(kafka, deployment.topics.routed, Object.keys(good).length)).map((m) => {
       const decoded = decodeRouted(m.value);
       if (!decoded.ok) throw new Error(decoded.detail);
       return decoded.record;
@@ -105,7 +88,7 @@ describe('web images at ingestion', () => {
       expect(Buffer.compare(Buffer.from(record.original!.bytes), bytes), `${id}: the file as received`).toBe(0);
     }
 
-    const dead = await readAll(deployment.topics.dlq, 3);
+    const dead = await readTopic(kafka, deployment.topics.dlq, 3);
     const details = Object.fromEntries(dead.map((m) => [m.key, m.headers[DLQ_HEADERS.detail]]));
     expect(dead.map((m) => m.headers[DLQ_HEADERS.reason])).toEqual(['invalid-image', 'invalid-image', 'invalid-image']);
     expect(details.truncated).toMatch(/^image\.encoded: JPEG truncated/);

