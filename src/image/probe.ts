@@ -1,12 +1,13 @@
 /**
  * Header-only validation of an encoded image: sniff the format, read the stored dimensions, refuse
  * decode bombs by those dimensions, and run a cheap integrity check, all before any decoder allocates
- * a pixel. Pure and dependency-free; never throws (reads past the end yield 0 and every walk checks
- * its bounds and always advances).
+ * a pixel. Pure (Node's zlib only for the PNG header's CRC-32); never throws (reads past the end
+ * yield 0 and every walk checks its bounds and always advances).
  *
  * Dimensions are as stored, before EXIF / `irot` orientation: a rotation swaps the sides, which the
  * limits below do not care about.
  */
+import { crc32 } from 'node:zlib';
 
 export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
@@ -149,7 +150,7 @@ function readPng(b: Uint8Array): Dimensions | string {
   // IHDR is the first chunk: length(4) "IHDR" width(4) height(4) depth colourType compression filter interlace crc(4)
   if (b.length < 33) return 'PNG header truncated (no complete IHDR chunk)';
   if (u32be(b, 8) !== 13 || ascii(b, 12, 4) !== 'IHDR') return 'PNG without an IHDR header';
-  if (crc32(b, 12, 29) !== u32be(b, 29)) return 'PNG IHDR checksum mismatch (corrupt header)';
+  if (crc32(b.subarray(12, 29)) !== u32be(b, 29)) return 'PNG IHDR checksum mismatch (corrupt header)';
   const depth = u8(b, 24);
   const colourType = u8(b, 25);
   if (!PNG_DEPTHS[colourType]?.includes(depth)) return `PNG IHDR declares bit depth ${depth} with colour type ${colourType}`;
@@ -157,16 +158,6 @@ function readPng(b: Uint8Array): Dimensions | string {
     return 'PNG truncated (last chunk is not IEND)';
   }
   return { width: u32be(b, 16), height: u32be(b, 20) };
-}
-
-/** CRC-32 (ISO-HDLC, as PNG uses) of b[from, to): bitwise, as it only ever covers the 17-byte IHDR. */
-export function crc32(b: Uint8Array, from = 0, to = b.length): number {
-  let crc = 0xffffffff;
-  for (let i = from; i < to; i++) {
-    crc ^= u8(b, i);
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
 }
 
 // ---- WebP ----

@@ -5,12 +5,12 @@
  * file and a decode bomb are refused by their headers, a PNG whose data is corrupt by the decoder: all
  * three dead-lettered with a reason. Status and metrics count the decodes.
  */
+import { crc32 } from 'node:zlib';
 import { Kafka, logLevel } from 'kafkajs';
 import sharp from 'sharp';
 import { afterAll, describe, expect, inject, test } from 'vitest';
 import { encodePairMessage } from '../../src/contract/pair.js';
 import { decodeRouted, type RoutedRecord } from '../../src/contract/routed.js';
-import { crc32 } from '../../src/image/probe.js';
 import type { StatusReport } from '../../src/status.js';
 import { DLQ_HEADERS } from '../../streams/messages.js';
 import { startProcessor, stopProcessor, testDeployment, type Processor } from '../support/processor.js';
@@ -43,7 +43,7 @@ async function corruptPng(): Promise<Buffer> {
   const idat = png.indexOf('IDAT');
   const length = png.readUInt32BE(idat - 4);
   png.fill(0xff, idat + 6, idat + 4 + length);
-  png.writeUInt32BE(crc32(png, idat, idat + 4 + length), idat + 4 + length);
+  png.writeUInt32BE(crc32(png.subarray(idat, idat + 4 + length)), idat + 4 + length);
   return png;
 }
 

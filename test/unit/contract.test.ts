@@ -1,4 +1,4 @@
-import { deflateSync } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { PNG, type ColorType } from 'pngjs';
 import { describe, expect, it } from 'vitest';
@@ -64,14 +64,6 @@ function jpegOf(width: number, height: number, rgb: (i: number) => [number, numb
 
 const encoded = (bytes: Uint8Array) => withImage({ encoded: Buffer.from(bytes).toString('base64') });
 
-function crc32(bytes: Uint8Array): number {
-  let c = ~0;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
 
 function chunk(type: string, data: Buffer): Buffer {
   const head = Buffer.alloc(8);

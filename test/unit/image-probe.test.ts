@@ -2,11 +2,10 @@
  * The header probe against real files written by sharp (libvips), their truncations and corruptions,
  * header-declared decode bombs, and fuzzed bytes.
  */
-import { crc32 as zlibCrc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '../../src/cluster/rng.js';
-import { crc32, probeImage, type ImageFormat, type ProbeLimits, type ProbeResult } from '../../src/image/probe.js';
+import { probeImage, type ImageFormat, type ProbeLimits, type ProbeResult } from '../../src/image/probe.js';
 
 const LIMITS: ProbeLimits = { maxImageSide: 8192, maxImagePixels: 16_777_216 };
 const AVIF_WRITABLE = sharp.format.heif.output.buffer;
@@ -153,15 +152,10 @@ describe('probeImage: integrity checks', () => {
     expect(refused(probeImage(jpeg.subarray(0, sos), LIMITS))).toBe('JPEG header truncated (no start-of-scan marker)');
   });
 
-  it('PNG: refuses a corrupt IHDR by its checksum (the checksum is zlib CRC-32)', () => {
+  it('PNG: refuses a corrupt IHDR by its checksum', () => {
     const png = Buffer.from(file('RGB PNG'));
     png[17] = png[17]! ^ 0x01; // a width byte: the stored CRC no longer matches
     expect(refused(probeImage(png, LIMITS))).toBe('PNG IHDR checksum mismatch (corrupt header)');
-    const rng = createRng(7);
-    for (let n = 0; n < 50; n++) {
-      const bytes = Uint8Array.from({ length: rng.nextInt(64) }, () => rng.nextInt(256));
-      expect(crc32(bytes)).toBe(zlibCrc32(bytes));
-    }
   });
 
   it('WebP: refuses a RIFF size that disagrees with the length; GIF: refuses bytes after the trailer or no trailer', () => {

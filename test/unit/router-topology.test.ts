@@ -3,6 +3,7 @@
  * bootstrapped epoch, and a producer that only records: valid pairs reach the routed topic on their
  * expert's partition, invalid ones reach the DLQ as they arrived, with the reason in headers.
  */
+import { crc32 } from 'node:zlib';
 import { lastValueFrom, of } from 'rxjs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -265,12 +266,3 @@ describe('routerTopology', () => {
     await expect(lastValueFrom(of([inputMessage({ offset: 0, value: pair('t2', captions[1]!) })]).pipe(topology))).rejects.toThrow('fenced');
   });
 });
-
-function crc32(bytes: Uint8Array): number {
-  let c = ~0;
-  for (const b of bytes) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
