@@ -27,7 +27,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { pack, type Pack } from 'tar-stream';
@@ -35,7 +35,7 @@ import { z } from 'zod';
 import type { Config } from '../src/config.js';
 import { UNROUTED, type RoutedRecord } from '../src/contract/routed.js';
 import { ConfigError, EnvironmentError, StateError, errorMessage } from '../src/errors.js';
-import { fsyncPath } from '../state/artifacts.js';
+import { fsyncPath, writeFileAtomically } from '../state/artifacts.js';
 import { openStateEnv } from '../state/env.js';
 import { createShardStore, type ShardStore } from '../state/shards.js';
 
@@ -417,23 +417,18 @@ async function checkListedTars(dir: string, shards: readonly ExportShardEntry[])
   }
 }
 
-/** Deletes what an interrupted run left: `.tmp` files, and tars the manifest does not list (renamed, not yet listed). */
+/** Deletes what an interrupted run left: temporary files (`*.tmp`, `.tmp-*`), and tars the manifest does not list (renamed, not yet listed). */
 async function removeLeftovers(dir: string, shards: readonly ExportShardEntry[]): Promise<string[]> {
   const listed = new Set(shards.map((s) => s.file));
-  const doomed = (await readdir(dir)).filter((name) => name.endsWith('.tmp') || (/^shard-\d{6,}\.tar$/.test(name) && !listed.has(name))).sort();
+  const doomed = (await readdir(dir)).filter((name) => name.endsWith('.tmp') || name.startsWith('.tmp-') || (/^shard-\d{6,}\.tar$/.test(name) && !listed.has(name))).sort();
   for (const name of doomed) await rm(join(dir, name), { force: true });
   if (doomed.length) await fsyncPath(dir);
   return doomed;
 }
 
-/** Replaces `dir/manifest.json` atomically: temp file, fsync, rename, fsync the directory. */
+/** Replaces `dir/manifest.json` atomically (state/artifacts.ts). */
 async function writeManifest(dir: string, manifest: ExportManifest): Promise<void> {
-  const path = join(dir, MANIFEST_FILE);
-  const temp = `${path}.tmp`;
-  await writeFile(temp, `${JSON.stringify(manifest, null, 2)}\n`);
-  await fsyncPath(temp);
-  await rename(temp, path);
-  await fsyncPath(dir);
+  await writeFileAtomically(dir, MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 export interface ExportCommandOptions {

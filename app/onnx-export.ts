@@ -14,16 +14,15 @@
  * against its model.json, as the client does. Every output file is written to a temporary name, fsynced
  * and renamed, so a reader never sees a half-written file.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { DEFAULT_PROMPTS } from '../src/ensemble/ensemble.js';
 import { StateError } from '../src/errors.js';
 import { parseModelJson } from '../src/expert/checkpoint.js';
 import type { ExpertArchitecture } from '../src/expert/model.js';
 import { BATCH_DIM, imageInputOf, imageTowerOnnx, L2_EPSILON, ONNX_OPSET, OUTPUT, TEXT_INPUT, textTowerOnnx, type ExpertWeights } from '../src/onnx/expert-graph.js';
 import type { SnapshotManifest } from '../src/snapshot/manifest.js';
-import { fsyncPath } from '../state/artifacts.js';
+import { writeFileAtomically } from '../state/artifacts.js';
 import { expertName, SEED } from '../state/models.js';
 import { createSnapshotStore } from '../state/snapshots.js';
 
@@ -108,18 +107,6 @@ function logitScaleOf(a: ExpertArchitecture, weights: ExpertWeights): number {
   return Math.exp(Math.min(raw, Math.log(a.logitScaleMax)));
 }
 
-async function writeAtomically(dir: string, name: string, content: Uint8Array | string): Promise<void> {
-  const temp = join(dir, `.tmp-${name}-${randomBytes(4).toString('hex')}`);
-  try {
-    await writeFile(temp, content);
-    await fsyncPath(temp);
-    await rename(temp, join(dir, name));
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-}
-
 export async function exportSnapshotOnnx(options: OnnxExportOptions): Promise<OnnxExportManifest> {
   const store = createSnapshotStore({ dir: options.snapshotsDir });
   const version = options.version ?? (await store.latest());
@@ -150,8 +137,8 @@ export async function exportSnapshotOnnx(options: OnnxExportOptions): Promise<On
       ...(options.producerVersion ? { producerVersion: options.producerVersion } : {}),
     };
     const files = { image: `${base}.image.onnx`, text: `${base}.text.onnx` };
-    await writeAtomically(options.outDir, files.image, imageTowerOnnx(architecture, weights, { ...towerOptions, metadata: { ...towerOptions.metadata, tower: 'image' } }));
-    await writeAtomically(options.outDir, files.text, textTowerOnnx(architecture, weights, { ...towerOptions, metadata: { ...towerOptions.metadata, tower: 'text' } }));
+    await writeFileAtomically(options.outDir, files.image, imageTowerOnnx(architecture, weights, { ...towerOptions, metadata: { ...towerOptions.metadata, tower: 'image' } }));
+    await writeFileAtomically(options.outDir, files.text, textTowerOnnx(architecture, weights, { ...towerOptions, metadata: { ...towerOptions.metadata, tower: 'text' } }));
     const entry: OnnxModelEntry = { files, modelVersion: ref.version, source: ref.files.json, logitScale: logitScaleOf(architecture, weights), architecture };
     exported.set(ref.files.json, entry);
     return entry;
@@ -167,7 +154,7 @@ export async function exportSnapshotOnnx(options: OnnxExportOptions): Promise<On
   const centers = await read(manifest.centroids.file);
   const m = manifest.centroids.fineIds.length;
   if (centers.byteLength !== 4 * m * manifest.centroids.dim) throw new StateError(`${what}: ${manifest.centroids.file} does not hold ${m} centers of dim ${manifest.centroids.dim}`);
-  await writeAtomically(options.outDir, ONNX_CENTERS_FILE, centers);
+  await writeFileAtomically(options.outDir, ONNX_CENTERS_FILE, centers);
 
   const first = seed ?? experts[0];
   const architecture = first?.architecture;
@@ -212,7 +199,6 @@ export async function exportSnapshotOnnx(options: OnnxExportOptions): Promise<On
       settings,
     },
   };
-  await writeAtomically(options.outDir, ONNX_MANIFEST_FILE, `${JSON.stringify(result, null, 1)}\n`);
-  await fsyncPath(options.outDir);
+  await writeFileAtomically(options.outDir, ONNX_MANIFEST_FILE, `${JSON.stringify(result, null, 1)}\n`);
   return result;
 }

@@ -6,7 +6,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kafka } from 'kafkajs';
+import { openCore } from '../app/core.js';
 import { startLocalKafka, stopLocalKafka } from '../deploy/kafka/local-kafka.js';
+import { clusterSample } from '../src/cluster/bootstrap.js';
+import type { CentroidModel } from '../src/cluster/model.js';
+import type { Config } from '../src/config.js';
+import { silentLogger } from '../src/logger.js';
+import { createSyntheticFeed } from './synthetic.js';
 
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,4 +45,25 @@ export async function benchBroker(existing: string | undefined, port = 19292): P
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Epoch 1 in `config`'s state dir, so routing does its full work from the first record: `count`
+ * synthetic captions embedded by the configured embedder and clustered (`seconds`: the clustering).
+ */
+export async function bootstrapCenters(config: Config, count: number): Promise<{ model: CentroidModel; seconds: number; backend: string }> {
+  const core = await openCore(config, silentLogger);
+  try {
+    const feed = createSyntheticFeed(1, 'boot');
+    const captions = Array.from({ length: count }, () => (JSON.parse(feed.next().value.toString()) as { caption: string }).caption);
+    const flat = await core.embedder.embed(captions);
+    const sample = Array.from({ length: count }, (_, i) => flat.slice(i * core.embedder.dim, (i + 1) * core.embedder.dim));
+    const t0 = performance.now();
+    const model = await clusterSample({ sample, epoch: 1, settings: config.clustering, embedder: core.embedder.fingerprint });
+    const seconds = (performance.now() - t0) / 1000;
+    await core.centroids.publish(model);
+    return { model, seconds, backend: core.backend.name };
+  } finally {
+    await core.close();
+  }
 }

@@ -26,7 +26,6 @@ import { Kafka, logLevel } from 'kafkajs';
 import sharp from 'sharp';
 import { openCore } from '../app/core.js';
 import { startApp } from '../app/run.js';
-import { clusterSample } from '../src/cluster/bootstrap.js';
 import { createRng } from '../src/cluster/rng.js';
 import { resolveConfig, type Config } from '../src/config.js';
 import { encodePairMessage } from '../src/contract/pair.js';
@@ -37,7 +36,7 @@ import { createSharpDecoder, decoderName, type PixelTarget } from '../src/image/
 import { silentLogger } from '../src/logger.js';
 import { sampleBatches } from '../state/sampler.js';
 import { splitByBytes } from '../streams/batches.js';
-import { benchBroker, fmt, waitUntil } from './harness.js';
+import { benchBroker, bootstrapCenters, fmt, waitUntil } from './harness.js';
 import { createSyntheticFeed } from './synthetic.js';
 
 const { values: args } = parseArgs({
@@ -151,15 +150,7 @@ async function main(): Promise<void> {
 
       // Centers for the phase configs (one bootstrap per size: captions only).
       const phases = [`jpeg-${label}`, `raw-${label}`];
-      for (const phase of phases) {
-        const core = await openCore(config(phase), silentLogger);
-        const feed = createSyntheticFeed(1, 'boot');
-        const captions = Array.from({ length: 2000 }, () => (JSON.parse(feed.next().value.toString()) as { caption: string }).caption);
-        const flat = await core.embedder.embed(captions);
-        const sample = Array.from({ length: captions.length }, (_, i) => flat.slice(i * core.embedder.dim, (i + 1) * core.embedder.dim));
-        await core.centroids.publish(await clusterSample({ sample, epoch: 1, settings: config(phase).clustering, embedder: core.embedder.fingerprint }));
-        await core.close();
-      }
+      for (const phase of phases) await bootstrapCenters(config(phase), 2000);
 
       // 3. End to end: JPEG pairs, then raw-pixel pairs of the target size (the training comparison).
       const rates: Record<string, number> = {};

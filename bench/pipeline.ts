@@ -21,12 +21,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { openCore } from '../app/core.js';
 import { startApp } from '../app/run.js';
-import { clusterSample } from '../src/cluster/bootstrap.js';
 import { resolveConfig, type Config } from '../src/config.js';
 import { silentLogger } from '../src/logger.js';
-import { benchBroker, committed, fmt, sleep, waitUntil } from './harness.js';
+import { benchBroker, bootstrapCenters, committed, fmt, sleep, waitUntil } from './harness.js';
 import { runNodesBench } from './nodes.js';
 import { createSyntheticFeed } from './synthetic.js';
 
@@ -88,19 +86,10 @@ async function main(): Promise<void> {
   try {
     // 0. Centers from 20k sampled captions.
     {
-      const cfg = config('boot');
-      const core = await openCore(cfg, silentLogger);
-      const feed = createSyntheticFeed(1, 'boot');
-      const captions = Array.from({ length: 20_000 }, () => (JSON.parse(feed.next().value.toString()) as { caption: string }).caption);
-      const flat = await core.embedder.embed(captions);
-      const sample = Array.from({ length: captions.length }, (_, i) => flat.slice(i * core.embedder.dim, (i + 1) * core.embedder.dim));
-      const t0 = performance.now();
-      const model = await clusterSample({ sample, epoch: 1, settings: cfg.clustering, embedder: core.embedder.fingerprint });
-      await core.centroids.publish(model);
-      results.bootstrapSeconds = ((performance.now() - t0) / 1000).toFixed(1);
-      results.backend = core.backend.name;
-      await core.close();
-      console.log(`bootstrap: ${fmt(sample.length)} captions -> ${model.fineIds.length} fine -> ${model.experts.length} experts in ${results.bootstrapSeconds} s`);
+      const { model, seconds, backend } = await bootstrapCenters(config('boot'), 20_000);
+      results.bootstrapSeconds = seconds.toFixed(1);
+      results.backend = backend;
+      console.log(`bootstrap: ${fmt(20_000)} captions -> ${model.fineIds.length} fine -> ${model.experts.length} experts in ${results.bootstrapSeconds} s`);
     }
 
     if (NODES > 0) {

@@ -53,13 +53,26 @@ export async function writeDirectoryAtomically(parent: string, name: string, fil
   }
 }
 
-/** Points `parent/CURRENT` at `name` (write + fsync + rename: atomic). */
+/**
+ * Replaces the file `dir/name` atomically: written under a temporary name (`.tmp-<name>-<random>`),
+ * fsynced, renamed over it, then the directory fsynced; a failed write leaves no temporary file.
+ */
+export async function writeFileAtomically(dir: string, name: string, content: Uint8Array | string): Promise<void> {
+  const temp = join(dir, `.tmp-${name}-${randomBytes(4).toString('hex')}`);
+  try {
+    await writeFile(temp, content);
+    await fsyncPath(temp);
+    await rename(temp, join(dir, name));
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  await fsyncPath(dir);
+}
+
+/** Points `parent/CURRENT` at `name` (atomic). */
 export async function setCurrent(parent: string, name: string): Promise<void> {
-  const temp = join(parent, `.CURRENT-${randomBytes(4).toString('hex')}`);
-  await writeFile(temp, `${name}\n`);
-  await fsyncPath(temp);
-  await rename(temp, join(parent, CURRENT_FILE));
-  await fsyncPath(parent);
+  await writeFileAtomically(parent, CURRENT_FILE, `${name}\n`);
 }
 
 /**
