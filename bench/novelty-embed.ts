@@ -1,7 +1,7 @@
 /**
  * Embeds the Fashion-MNIST feed's captions once for bench/novelty.ts and caches them, so choosing the
  * novelty rule does not re-run the encoder (~300 captions/s per core) on every variant:
- *   node dist/bench/novelty-embed.js --dir /tmp/models/minilm-l6 --out /tmp/novelty-cache [--kind onnx|hashed]
+ *   node dist/bench/novelty-embed.js [--dir .modestream/models/minilm-l6] [--out /tmp/novelty-cache] [--kind onnx|hashed]
  * Writes <out>/<kind>.f32 (row-major n x dim), <kind>.json ({dim, labels, families, ids}).
  * The stream: 30,000 stationary pairs (tops, bottoms, dresses), then 6,000 footwear, then 3,000 bags, in
  * the feed's own seeded order (captions depend on seed, label and index only).
@@ -16,7 +16,7 @@ import { FASHION_MNIST_CLASSES } from '../examples/fashion-mnist/classes.js';
 
 const { values } = parseArgs({
   options: {
-    dir: { type: 'string', default: '/tmp/models/minilm-l6' },
+    dir: { type: 'string', default: '.modestream/models/minilm-l6' },
     out: { type: 'string', default: '/tmp/novelty-cache' },
     kind: { type: 'string', default: 'onnx' },
     seed: { type: 'string', default: '1' },

@@ -6,6 +6,7 @@
  * stationary stream and pairs of a new family until it is detected.
  *   node dist/bench/novelty-embed.js --kind onnx        # once: embeds the captions into /tmp/novelty-cache
  *   node dist/bench/novelty.js --kind onnx [--sample 20000 --fine 1024 --experts 4 --buffer 500]
+ *     [--refine 12000] [--order id]     # online refinement first; stationary buffers by pair id
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -16,7 +17,8 @@ import { planNovelty } from '../src/cluster/drift.js';
 import { kmeans } from '../src/cluster/kmeans.js';
 import type { CentroidModel } from '../src/cluster/model.js';
 import { nearestCenters } from '../src/cluster/nearest.js';
-import { judgeClusters, nearestUnitRow, noveltyMaxRatio, quantile, spawnThreshold } from '../src/cluster/novelty.js';
+import { meanDisplacement, refinedEpoch, refineCenters } from '../src/cluster/online.js';
+import { nearestUnitRow, noveltyMaxRatio, quantile, spawnThreshold } from '../src/cluster/novelty.js';
 import { ConfigSchema } from '../src/config.js';
 import { initBackend } from '../src/tensor/backend.js';
 
@@ -32,6 +34,15 @@ const { values } = parseArgs({
     clusters: { type: 'string' },
     'max-ratio': { type: 'string' },
     margin: { type: 'string' },
+    // Online refinement as the controller runs it over the first N stationary pairs (0: none), then the
+    // novelty rule judged on the refined centers: with the bootstrap's radii and threshold (stale) or
+    // with both re-derived for the refined centers (--recalibrate).
+    refine: { type: 'string', default: '0' },
+    recalibrate: { type: 'boolean', default: false },
+    // Stationary buffers taken from a backlog of 2 x buffer candidates (the catch-up after a bootstrap
+    // flags hundreds at once) in this order: arrival (random here) or pair id (the buffer before it
+    // kept arrival numbers; Fashion-MNIST ids carry the label).
+    order: { type: 'string', default: 'arrival' },
   },
 });
 
@@ -45,7 +56,7 @@ const drift = {
   ...(values.margin ? { radiusMargin: Number(values.margin) } : {}),
 };
 console.log(`settings: buffer ${drift.bufferSize}, newClusters ${drift.newClusters}, minClusterSize ${drift.minClusterSize}, maxRatio ${drift.maxRatio}, margin ${drift.radiusMargin}`);
-const meta = JSON.parse(await readFile(join(values.cache, `${values.kind}.json`), 'utf8')) as { dim: number; fingerprint: string; families: string[] };
+const meta = JSON.parse(await readFile(join(values.cache, `${values.kind}.json`), 'utf8')) as { dim: number; fingerprint: string; families: string[]; ids?: string[] };
 const buf = await readFile(join(values.cache, `${values.kind}.f32`));
 const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
 const { dim } = meta;
@@ -70,7 +81,7 @@ const clustered: CentroidModel = existsSync(modelCache)
   ? reviveModel(JSON.parse(await readFile(modelCache, 'utf8')))
   : await clusterSample({ sample: sampleRows, epoch: 1, settings: clustering, embedder: meta.fingerprint });
 if (!existsSync(modelCache)) await writeFile(modelCache, JSON.stringify(clustered, (_, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v)));
-const model = await withRadii(clustered, sampleRows, drift);
+const model = await refined(await withRadii(clustered, sampleRows, drift), Number(values.refine));
 console.log(`${values.kind}: bootstrap ${sampleSize} -> ${clustering.fine} fine / ${clustering.experts} experts in ${((performance.now() - started) / 1000).toFixed(0)} s; radius quantile ${drift.radiusQuantile}, margin ${drift.radiusMargin}`);
 const radii = model.radii!;
 console.log(`buffer ratio threshold: ${noveltyMaxRatio(model, drift).toFixed(3)} (${drift.maxRatio !== undefined ? 'configured' : model.maxRatio !== undefined ? `calibrated, factor ${drift.ratioFactor}` : 'per-space default'})`);
@@ -117,10 +128,9 @@ for (const [name, r] of Object.entries(novel)) {
 // ------------------------------------------------------------------------------------------------
 // Buffer judgement. Every judged cluster's ratio, labelled by where its candidates came from.
 const k = drift.newClusters;
+/** The controller's judgement of one buffer, as planNovelty makes it. */
 async function judge(points: Float32Array, seed: number, m: CentroidModel = model) {
-  const n = points.length / dim;
-  const fit = await kmeans({ points, dim, k: Math.min(k, Math.floor(n / drift.minClusterSize)), seed, maxIterations: 20, tolerance: 1e-4 });
-  return judgeClusters({ points, dim, centers: fit.centers, assignment: fit.assignment, fine: m.fine, minSize: drift.minClusterSize, maxRatio: noveltyMaxRatio(m, drift), radiusQuantile: drift.radiusQuantile });
+  return (await planNovelty({ model: m, novel: points, settings: drift, seed }))?.judged ?? [];
 }
 const candidatesOf = (idx: readonly number[], r: Routed) => idx.filter((_, i) => r.candidate[i] === 1);
 const stationaryCandidates = candidatesOf(heldOut, stationary);
@@ -129,14 +139,17 @@ const repeats = Number(values.repeats);
 // Stationary: random buffers of B held-out candidates (a stream of ~B / rate pairs each).
 const stationaryRatios: number[] = [];
 let stationaryKept = 0;
+const idOf = (row: number) => meta.ids?.[row] ?? String(row);
 for (let t = 0; t < repeats; t++) {
-  const pick = shuffled(stationaryCandidates, 1000 + t).slice(0, B);
+  const backlog = shuffled(stationaryCandidates, 1000 + t).slice(0, 2 * B);
+  if (values.order === 'id') backlog.sort((a, b) => (idOf(a) < idOf(b) ? -1 : 1));
+  const pick = t % 2 === 0 ? backlog.slice(0, B) : backlog.slice(B);
   for (const j of await judge(take(pick), t)) {
     if (j.size >= drift.minClusterSize) stationaryRatios.push(j.ratio);
     if (j.keep) stationaryKept++;
   }
 }
-console.log(`stationary buffers (${repeats} x ${B} candidates, each ~${Math.round(B / rate(stationary))} pairs): cluster ratio min ${Math.min(...stationaryRatios).toFixed(3)} p5 ${quantile(stationaryRatios, 0.05).toFixed(3)} median ${quantile(stationaryRatios, 0.5).toFixed(3)}; kept ${stationaryKept}`);
+console.log(`stationary buffers (${repeats} x ${B} candidates in ${values.order} order, each ~${Math.round(B / rate(stationary))} pairs): cluster ratio min ${Math.min(...stationaryRatios).toFixed(3)} p5 ${quantile(stationaryRatios, 0.05).toFixed(3)} median ${quantile(stationaryRatios, 0.5).toFixed(3)}; kept ${stationaryKept}`);
 
 // The first buffer after a bootstrap: the catch-up routes the sample itself, whose candidates are the
 // farthest members of every cluster (by construction of the radii), not a held-out tail.
@@ -200,6 +213,26 @@ for (const [name, idx] of Object.entries({ stationary: stationaryCandidates, ...
   const fit = await kmeans({ points: take(idx.slice(0, B)), dim, k, seed: 3, maxIterations: 20, tolerance: 1e-4 });
   const d = Array.from({ length: k }, (_, c) => nearestUnitRow(fit.centers, c, model.coarse, dim).distance);
   console.log(`${name}: k-means centers of ${Math.min(B, idx.length)} ${name === 'stationary' ? 'candidates' : 'pairs'} -> nearest coarse center: min ${Math.min(...d).toFixed(3)} median ${quantile(d, 0.5).toFixed(3)} max ${Math.max(...d).toFixed(3)}`);
+}
+
+/** The model after online refinement over the first `pairs` stationary pairs, batch by batch as the controller does. */
+async function refined(start: CentroidModel, pairs: number): Promise<CentroidModel> {
+  const { batch, moveThreshold } = defaults.clustering.refine;
+  let base = start;
+  let draft = { fine: base.fine, counts: base.counts };
+  let epochs = 0;
+  for (let i = 0; i < Math.min(pairs, stationaryIdx.length); i += batch) {
+    const points = take(stationaryIdx.slice(i, Math.min(i + batch, pairs)));
+    const routed = await nearestCenters({ points, dim, centers: base.fine });
+    const step = refineCenters({ ...draft, dim }, points, routed.index);
+    draft = step;
+    if (meanDisplacement(draft.fine, base.fine, dim) <= moveThreshold) continue;
+    base = refinedEpoch(base, step);
+    epochs++;
+    if (values.recalibrate) base = await withRadii(base, sampleRows, drift);
+  }
+  if (pairs > 0) console.log(`refined over ${pairs} pairs: ${epochs} new epochs, radii and threshold ${values.recalibrate ? 're-derived each epoch' : 'kept from the bootstrap'}`);
+  return base;
 }
 
 function reviveModel(m: CentroidModel & Record<string, unknown>): CentroidModel {

@@ -322,8 +322,9 @@ export const ControllerConfig = z
         /**
          * Unset maxRatio is calibrated per model at bootstrap: this factor x the 5th percentile of the ratios
          * of buffers of the sample's own tail (src/cluster/bootstrap.ts, calibrateMaxRatio). Measured in
-         * MiniLM space (bench/novelty.ts): thresholds 0.942 (256 fine) and 0.995 (1024 fine), stationary
-         * tails >= 7% above them, a new family found within 3,000 pairs in 20/20 runs at both sizes.
+         * MiniLM space (bench/novelty.ts, after online refinement): thresholds 0.927 (256 fine) and 0.991
+         * (1024 fine), no cluster of 100 stationary buffers below 0.930 / 1.068 (thin with 256); a new
+         * family found within 3,000 pairs in 20/20 runs at both sizes.
          */
         ratioFactor: z.number().gt(0).max(1).default(0.85),
         /**

@@ -34,8 +34,10 @@ export interface StateEnv {
   readonly jobs: Database<unknown, string>;
   /** [time, pid, n] -> controller event */
   readonly events: Database<unknown, Key>;
-  /** pair id -> embedding of a pair far from every fine center (drift detection) */
-  readonly novelty: Database<unknown, string>;
+  /** arrival number -> { id, embedding } of a pair far from its fine center (drift detection), oldest first */
+  readonly novelty: Database<unknown, number>;
+  /** pair id -> embedding: the novelty buffer as stored before arrival numbers (moved into `novelty` on the next write) */
+  readonly noveltyById: Database<unknown, string>;
   /** slot -> a routed record's bytes: the cluster-wide reservoir the seed trains on (state/seed-sample.ts) */
   readonly sample: Database<Buffer, number>;
   /** pair id -> its slot in `sample` (a redelivered pair is not sampled twice) */
@@ -69,7 +71,8 @@ export function openStateEnv({ dir, readOnly = false }: OpenStateOptions): State
     models: db('models'),
     jobs: db('jobs'),
     events: db('events'),
-    novelty: db('novelty'),
+    novelty: db('noveltyQueue'),
+    noveltyById: db('novelty'),
     sample: root.openDB<Buffer, number>({ name: 'sample', encoding: 'binary' }),
     sampleIds: db('sampleIds'),
     close: () => root.close(),

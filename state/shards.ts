@@ -101,8 +101,8 @@ export function createShardStore({ env, reservoirSize, reservoirSeed = 1, novelt
     noveltyStats: novelty.stats,
 
     /** Removes judged candidates from the buffer; `dropped` of them were judged not new (counted). */
-    async clearNovelty(ids: readonly string[], dropped = 0): Promise<void> {
-      await root.transaction(() => novelty.remove(ids, dropped));
+    async clearNovelty(through: number, dropped = 0): Promise<void> {
+      await root.transaction(() => novelty.remove(through, dropped));
     },
 
     /** Sampled caption embeddings (the bootstrap sample) and how many records the sampler has seen. */

@@ -130,7 +130,7 @@ async function driftStep(deps: ControllerDeps, drift: ControllerSettings['drift'
   if (store.noveltyCount() >= drift.bufferSize) {
     // Exactly bufferSize per judgement, the size the rule was measured at: a catch-up after a slow
     // bootstrap can buffer several times that at once, and a bigger buffer changes the clusters' shape.
-    const { ids, embeddings } = store.noveltyBuffer(drift.bufferSize);
+    const { ids, embeddings, through } = store.noveltyBuffer(drift.bufferSize);
     const novel = new Float32Array(embeddings.length * base.dim);
     embeddings.forEach((e, i) => novel.set(e, i * base.dim));
     const plan = await planNovelty({ model: base, novel, settings: drift, seed: base.epoch });
@@ -151,7 +151,7 @@ async function driftStep(deps: ControllerDeps, drift: ControllerSettings['drift'
       // A stationary stream's tail: dropping it is what keeps the same tail from being re-clustered.
       logger.info({ epoch: base.epoch, buffered: ids.length, dropped: ids.length, maxRatio: Number(noveltyMaxRatio(base, drift).toFixed(3)), judged, candidateRate }, 'novelty buffer judged: nothing new; candidates dropped');
     }
-    await store.clearNovelty(ids, plan ? plan.dropped : ids.length);
+    await store.clearNovelty(through, plan ? plan.dropped : ids.length);
     return;
   }
 

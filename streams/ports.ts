@@ -54,10 +54,11 @@ export interface ControllerShards {
   /** Gives records new routes, moving those whose expert changed; how many changed shard. */
   relocate(entries: readonly { id: string; route: Route }[]): Promise<number>;
   noveltyCount(): number;
-  noveltyBuffer(limit: number): { ids: string[]; embeddings: Float32Array[] };
+  /** The oldest `limit` candidates, in arrival order; `through` marks the last of them for clearNovelty. */
+  noveltyBuffer(limit: number): { ids: string[]; embeddings: Float32Array[]; through: number };
   noveltyStats(): { routed: number; candidates: number };
-  /** Removes judged candidates; `dropped` of them were judged not new. */
-  clearNovelty(ids: readonly string[], dropped: number): Promise<void>;
+  /** Removes the judged candidates (those up to `through`); `dropped` of them were judged not new. */
+  clearNovelty(through: number, dropped: number): Promise<void>;
   expertStats(): readonly { expert: number; records: number }[];
   /** Records per fine cluster id (what a split judges shares by). */
   fineCounts(): ReadonlyMap<number, number>;

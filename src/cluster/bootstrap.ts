@@ -63,15 +63,18 @@ export async function withRadii(model: CentroidModel, sample: readonly Float32Ar
   return { ...rest, radii, ...(maxRatio !== undefined ? { maxRatio } : {}) };
 }
 
-/** Buffers judged per calibration: enough for a stable median (~60-80 cluster ratios), cheap (ms each). */
-const CALIBRATION_BUFFERS = 10;
+/**
+ * Buffers judged per calibration: ~200 cluster ratios, so that their 5th percentile is stable (with 10,
+ * the threshold of one setting varied 0.914-0.944 between runs); ms each.
+ */
+const CALIBRATION_BUFFERS = 30;
 
 /**
  * The buffer ratio threshold for one model: `ratioFactor` x the 5th percentile of the ratios of the
  * clusters of buffers drawn from the sample's own tail (its candidates, rows `tail` of `points`), judged
  * as the controller judges a stationary buffer. Why: the ratio's scale follows how finely the centers
- * cut the space (MiniLM, Fashion-MNIST feed: held-out tails >= 1.007 with 256 fine centers, >= 1.092 with
- * 1024; a new family's low clusters 0.86 / 0.95), so no one constant fits both. Undefined when the tail
+ * cut the space (MiniLM, Fashion-MNIST feed, after online refinement: stationary tails >= 0.93 with 256
+ * fine centers, >= 1.07 with 1024; a new family's low clusters 0.83 / 0.95), so no one constant fits both. Undefined when the tail
  * holds less than one buffer (small samples: the per-space default applies).
  */
 export async function calibrateMaxRatio({ points, tail, fine, dim, settings, seed }: { points: Float32Array; tail: readonly number[]; fine: Float32Array; dim: number; settings: NoveltySettings; seed: number }): Promise<number | undefined> {

@@ -22,10 +22,10 @@
  * buffers kept anything), footwear buffers contain clusters down to 0.92-0.95 (median 1.07). maxRatio 0.97
  * sits between; with 300-candidate buffers footwear was detected in 20/20 runs, 17 within 3,000 pairs.
  * In hashed space the scale differs (tail >= 0.82, new family <= 0.80): the threshold is not universal.
- * Nor within one space: with 256 fine centers (6,000 captions) MiniLM tails reach down to 1.007, and once
+ * Nor within one space: with 256 fine centers (6,000 captions) MiniLM tails reach down to 0.93, and once
  * (a CI run) a stationary buffer held a cluster under 0.97 that spawned an expert. So each model gets its
- * own threshold at bootstrap, calibrated on its sample's tail (bootstrap.ts, calibrateMaxRatio);
- * `maxRatioFor` is the fall-back when that tail is too small.
+ * own threshold at bootstrap, calibrated on its sample's tail (bootstrap.ts, calibrateMaxRatio: 0.927
+ * with 256 fine centers, 0.991 with 1024); `maxRatioFor` is the fall-back when that tail is too small.
  */
 import type { CentroidModel } from './model.js';
 

@@ -164,7 +164,8 @@ describe.skipIf(!minilmPresent && !minilmRequired)('drift in the real encoder sp
   let processor: Processor | undefined;
   const status = () => readStatus(deployment);
   const noveltyEvents = (s: Awaited<ReturnType<typeof status>>) => s.events.filter((e) => e.kind === 'spawn' || (e.kind === 'epoch' && e.message.includes('novel pairs')));
-  const judgedNothingNew = () => processor!.output().split('\n').filter((l) => l.includes('nothing new; candidates dropped'));
+  const noveltyLog = () => processor!.output().split('\n').filter((l) => l.includes('novelty buffer') || l.includes('centroid epoch published') || l.includes('refined centers published'));
+  const judgedNothingNew = () => noveltyLog().filter((l) => l.includes('nothing new; candidates dropped'));
   const storedAll = (n: number) =>
     waitFor(`${n} pairs stored and routed`, async () => {
       const s = await status();
@@ -189,7 +190,7 @@ describe.skipIf(!minilmPresent && !minilmRequired)('drift in the real encoder sp
     await new Promise((r) => setTimeout(r, 8000));
     const stationary = await status();
     const judged = judgedNothingNew();
-    console.info(`stationary: ${stationaryPairs} pairs, ${judged.length} novelty buffers judged and dropped:\n${judged.map((l) => `  ${l.slice(0, 400)}`).join('\n')}`);
+    console.info(`stationary: ${stationaryPairs} pairs, ${judged.length} novelty buffers judged and dropped; epochs and judgements:\n${noveltyLog().map((l) => `  ${l.slice(0, 1200)}`).join('\n')}`);
     // The stream had enough candidates to be judged at all (otherwise "no new cluster" proves nothing).
     expect(judged.length).toBeGreaterThanOrEqual(1);
     expect(noveltyEvents(stationary)).toEqual([]);

@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { RoutedRecord } from '../../src/contract/routed.js';
+import { f32ToBytes } from '../../src/codec/bytes.js';
 import { encodeRouted } from '../../src/contract/routed.js';
 import { createShardStore, type EncodedRecord } from '../../state/shards.js';
 import { ROOT } from '../support/processor.js';
@@ -97,6 +98,34 @@ describe('shard store', () => {
     expect(store.totalRecords()).toBe(3);
     expect(store.reservoirSeen()).toBe(3);
     expect(store.noveltyBuffer(10).ids).toEqual(['live']);
+  });
+
+  test('novelty candidates are judged in arrival order, whatever their ids; a judged buffer is cleared through its last', async () => {
+    const store = createShardStore({ env: freshEnv(), reservoirSize: 0, noveltyThreshold: () => 0.1 });
+    await store.append([record('zeta', 1), record('alpha', 1)], { topic: 'routed', partition: 0, nextOffset: 2 });
+    await store.append([record('mu', 2)], { topic: 'routed', partition: 1, nextOffset: 1 });
+    const first = store.noveltyBuffer(2);
+    expect(first.ids).toEqual(['zeta', 'alpha']);
+    expect(first.embeddings[0]).toEqual(routed('zeta', 1).embedding);
+    // Flagged between the read and the judgement: not cleared with the judged buffer.
+    await store.append([record('beta', 2)], { topic: 'routed', partition: 1, nextOffset: 2 });
+    await store.clearNovelty(first.through, 2);
+    expect(store.noveltyBuffer(10).ids).toEqual(['mu', 'beta']);
+    expect(store.noveltyCount()).toBe(2);
+    expect(store.noveltyStats()).toEqual({ routed: 4, candidates: 4, dropped: 2 });
+  });
+
+  test('a novelty buffer stored by pair id (an older state dir) is judged first, before new candidates', async () => {
+    const env = freshEnv();
+    await env.noveltyById.put('old-b', f32ToBytes(routed('old-b', 1).embedding));
+    await env.noveltyById.put('old-a', f32ToBytes(routed('old-a', 1).embedding));
+    await env.meta.put(['novelty'], { routed: 40, candidates: 2, dropped: 0 });
+    const store = createShardStore({ env, reservoirSize: 0, noveltyThreshold: () => 0.1 });
+    expect(store.noveltyCount()).toBe(2);
+    await store.append([record('new', 1)], { topic: 'routed', partition: 0, nextOffset: 1 });
+    expect(store.noveltyBuffer(10).ids).toEqual(['old-a', 'old-b', 'new']);
+    expect(store.noveltyCount()).toBe(3);
+    expect(env.noveltyById.getCount()).toBe(0);
   });
 
   test('the audit finds a record stored twice', async () => {

@@ -75,8 +75,8 @@ describe('corrupt stored values', () => {
     await env.reservoir.put(0, { id: 'a', emb: 'not bytes' });
     expect((await stateError(() => store.reservoirSample())).message).toContain('reservoir slot 0: emb');
 
-    await env.novelty.put('a', [1, 2]);
-    expect((await stateError(() => store.noveltyBuffer(10))).message).toContain('novelty candidate "a"');
+    await env.novelty.put(0, { id: 'a', embedding: [1, 2] });
+    expect((await stateError(() => store.noveltyBuffer(10))).message).toContain('novelty candidate 0: embedding');
     await env.meta.put(['novelty'], { routed: 1, candidates: 1 });
     expect((await stateError(() => store.noveltyStats())).message).toContain('novelty stats ["novelty"]: dropped');
   });
