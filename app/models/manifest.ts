@@ -2,10 +2,11 @@
  * `modestream-model.json`: what a pulled model directory holds and where each file came from. It is
  * written last into the partial directory, so its presence in `<modelsDir>/<name>` means a complete pull.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { StateError, errorMessage } from '../../src/errors.js';
+import { writeFileAtomically } from '../../state/artifacts.js';
 import { MODEL_MANIFEST_FILE, MODEL_NOTICE_FILE, entryFiles, type CatalogEntry } from '../../src/models/catalog.js';
 import { digestFile } from '../../src/embed/model-dir.js';
 import { checkDigest } from './digest.js';
@@ -63,11 +64,9 @@ export async function readManifest(dir: string): Promise<ModelManifest | undefin
   return parsed.data;
 }
 
-/** Writes the manifest via a temporary file and rename, so a reader never sees half of it. */
+/** Writes the manifest atomically and durably (state/artifacts.ts): a reader never sees half of it, nor a crash. */
 export async function writeManifest(dir: string, manifest: ModelManifest): Promise<void> {
-  const file = join(dir, MANIFEST_FILE);
-  await writeFile(`${file}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
-  await rename(`${file}.tmp`, file);
+  await writeFileAtomically(dir, MANIFEST_FILE, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 /** Whether the manifest lists exactly the files the catalog entry asks for (a catalog update re-pulls). */
