@@ -27,7 +27,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { pack, type Pack } from 'tar-stream';
@@ -35,7 +35,7 @@ import { z } from 'zod';
 import type { Config } from '../src/config.js';
 import { UNROUTED, type RoutedRecord } from '../src/contract/routed.js';
 import { ConfigError, EnvironmentError, StateError, errorMessage } from '../src/errors.js';
-import { fsyncPath, writeFileAtomically } from '../state/artifacts.js';
+import { fsyncPath, readOptionalText, writeFileAtomically } from '../state/artifacts.js';
 import { openStateEnv } from '../state/env.js';
 import { createShardStore, type ShardStore } from '../state/shards.js';
 
@@ -375,13 +375,8 @@ class TarWriter {
 
 async function readManifest(dir: string, expert: number): Promise<ExportManifest | undefined> {
   const path = join(dir, MANIFEST_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new StateError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
-  }
+  const text = await readOptionalText(path);
+  if (text === undefined) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);

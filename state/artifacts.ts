@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StateError } from '../src/errors.js';
+import { StateError, errorMessage } from '../src/errors.js';
 import { CURRENT_FILE, readCurrent } from '../src/snapshot/current.js';
 
 // Writers and readers of CURRENT stay one API here; the reader itself is shared with the client.
@@ -90,6 +90,17 @@ export async function pruneDirectories(parent: string, { keep, prefix }: { keep:
   ];
   for (const name of doomed) await rm(join(parent, name), { recursive: true, force: true });
   return doomed;
+}
+
+/** A small document's text, undefined when the file does not exist; any other failure is a StateError naming it. */
+export async function readOptionalText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new StateError(`cannot read ${path}: ${code ?? errorMessage(err)}`, { cause: err });
+  }
 }
 
 /** Reads named files of a published directory; a missing one is a StateError naming it. */

@@ -2,11 +2,10 @@
  * `modestream-model.json`: what a pulled model directory holds and where each file came from. It is
  * written last into the partial directory, so its presence in `<modelsDir>/<name>` means a complete pull.
  */
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { StateError, errorMessage } from '../../src/errors.js';
-import { writeFileAtomically } from '../../state/artifacts.js';
+import { readOptionalText, writeFileAtomically } from '../../state/artifacts.js';
 import { MODEL_MANIFEST_FILE, MODEL_NOTICE_FILE, entryFiles, type CatalogEntry } from '../../src/models/catalog.js';
 import { digestFile } from '../../src/embed/model-dir.js';
 import { checkDigest } from './digest.js';
@@ -46,13 +45,8 @@ export function manifestFor(entry: CatalogEntry, pulledAt: Date): ModelManifest 
 /** The manifest in `dir`, undefined when there is none; an unreadable one is a StateError naming it. */
 export async function readManifest(dir: string): Promise<ModelManifest | undefined> {
   const file = join(dir, MANIFEST_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new StateError(`cannot read ${file}: ${errorMessage(err)}`, { cause: err });
-  }
+  const text = await readOptionalText(file);
+  if (text === undefined) return undefined;
   let json: unknown;
   try {
     json = JSON.parse(text);

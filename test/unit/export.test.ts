@@ -36,6 +36,15 @@ function freshOut(): string {
   return dir;
 }
 
+/** Expert 1 with `records` records in a fresh store, exported once into a fresh directory in tars of 3. */
+async function exportedExpertOne(records: number) {
+  const store = createShardStore({ env: freshEnv(), reservoirSize: 0 });
+  await append(store, await recordsOf(1, 0, records));
+  const out = freshOut();
+  await exportWebDataset({ store, experts: [1], outDir: out, shardSize: 3 });
+  return { store, out, dir: join(out, 'expert-1') };
+}
+
 type Kind = 'jpeg' | 'png' | 'pixels1' | 'pixels3' | 'embedding';
 const KINDS: Kind[] = ['jpeg', 'pixels3', 'png', 'embedding', 'pixels1'];
 const TS = Date.UTC(2024, 4, 17, 12, 30, 0);
@@ -284,11 +293,7 @@ describe('export --format webdataset', () => {
   });
 
   test('resume: an interrupted run continues after the last listed tar, keeps it untouched, clears leftovers and picks up new records', async () => {
-    const store = createShardStore({ env: freshEnv(), reservoirSize: 0 });
-    await append(store, await recordsOf(1, 0, 7));
-    const out = freshOut();
-    const dir = join(out, 'expert-1');
-    await exportWebDataset({ store, experts: [1], outDir: out, shardSize: 3 });
+    const { store, out, dir } = await exportedExpertOne(7);
     expect(tarFiles(dir)).toEqual(['shard-000000.tar', 'shard-000001.tar', 'shard-000002.tar']);
 
     // Simulate a run killed while writing its third tar, after the second was renamed into place but
@@ -338,11 +343,7 @@ describe('export --format webdataset', () => {
   });
 
   test('resuming with another shard size is refused and changes nothing; a listed tar gone missing is reported', async () => {
-    const store = createShardStore({ env: freshEnv(), reservoirSize: 0 });
-    await append(store, await recordsOf(1, 0, 5));
-    const out = freshOut();
-    const dir = join(out, 'expert-1');
-    await exportWebDataset({ store, experts: [1], outDir: out, shardSize: 3 });
+    const { store, out, dir } = await exportedExpertOne(5);
     const manifestText = readFileSync(join(dir, 'manifest.json'), 'utf8');
 
     const refused = exportWebDataset({ store, experts: [1], outDir: out, shardSize: 4 });
