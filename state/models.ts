@@ -126,8 +126,13 @@ export function createModelStore({ env }: { env: StateEnv }) {
   const versionPath = (name: string, version: number) => join(root, name, versionDir(version));
 
   return {
-    /** Writes a version's directory atomically; `register` it afterwards. */
+    /**
+     * Writes a version's directory atomically; `register` it afterwards. A directory of a version that is
+     * not registered is what a writer killed between the two steps left behind: it is replaced, or the
+     * retried job would fail on it forever.
+     */
     async writeVersion(name: string, version: number, files: ModelFiles): Promise<void> {
+      if (!entry(name)?.versions.some((v) => v.version === version)) await rm(versionPath(name, version), { recursive: true, force: true });
       await writeDirectoryAtomically(dirOf(name), versionDir(version), { [MODEL_JSON]: files.modelJson, [WEIGHTS_FILE]: files.weights });
     },
 

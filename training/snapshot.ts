@@ -12,7 +12,21 @@ import { expertName, SEED, type ModelVersion } from '../state/models.js';
 import { createSnapshotStore } from '../state/snapshots.js';
 import type { Core } from '../app/core.js';
 
-export async function publishSnapshot({ config, core }: { config: Config; core: Core }): Promise<SnapshotManifest> {
+// One publication at a time per snapshot directory in this process: the trainer's and the assembler's
+// (app/snapshot-assembler.ts) would otherwise take the same next version, and one's pruning would remove
+// the other's half-written temporary directory.
+const publishing = new Map<string, Promise<unknown>>();
+
+export function publishSnapshot(deps: { config: Config; core: Core }): Promise<SnapshotManifest> {
+  const dir = snapshotsDirOf(deps.config);
+  const next = (publishing.get(dir) ?? Promise.resolve()).catch(() => undefined).then(() => publishNow(deps));
+  publishing.set(dir, next);
+  const forget = () => publishing.get(dir) === next && publishing.delete(dir);
+  next.then(forget, forget);
+  return next;
+}
+
+async function publishNow({ config, core }: { config: Config; core: Core }): Promise<SnapshotManifest> {
   const { centroids, models, embedder } = core;
   const model = centroids.latest();
   if (!model) throw new EnvironmentError('nothing to snapshot: no centroid epoch yet (the stream has not bootstrapped)');

@@ -71,3 +71,20 @@ describe('model replica', () => {
     expect(Buffer.from((await c.models.readVersion(expertName(3), 2)).weights).equals(Buffer.from(weights(2)))).toBe(true);
   }, 120_000);
 });
+
+describe('model store', () => {
+  test('a version directory left by a writer killed before registering is replaced; a registered one is never overwritten', async () => {
+    const models = createModelStore({ env: freshEnv() });
+    // What a job killed between writeVersion and register leaves: the directory, no registry entry.
+    await models.writeVersion(expertName(1), 1, { modelJson: '{"torn":true}', weights: weights(7) });
+    expect(models.latest(expertName(1))).toBeUndefined();
+    // The retried job publishes the same version number again.
+    await models.writeVersion(expertName(1), 1, { modelJson: '{"v":1}', weights: weights(1) });
+    await models.register(expertName(1), version(1));
+    const read = await models.readVersion(expertName(1), 1);
+    expect(read.modelJson).toBe('{"v":1}');
+    expect(Buffer.from(read.weights).equals(Buffer.from(weights(1)))).toBe(true);
+    await expect(models.writeVersion(expertName(1), 1, { modelJson: '{"v":"other"}', weights: weights(2) })).rejects.toThrow(/exists already/);
+    expect((await models.readVersion(expertName(1), 1)).modelJson).toBe('{"v":1}');
+  });
+});

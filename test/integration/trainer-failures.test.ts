@@ -96,7 +96,9 @@ describe('a training job that crashes', () => {
       },
       { timeoutMs: 300_000, intervalMs: 500 },
     );
-    expect(recovered.events.filter((e) => e.kind === 'failure')).toHaveLength(1);
+    // Every failure message in the assertion, so a second one says what it was.
+    const failures = recovered.events.filter((e) => e.kind === 'failure').map((e) => e.message);
+    expect(failures, failures.join('\n')).toHaveLength(1);
     expect(processor.child.exitCode).toBeNull();
     const metrics = await (await fetch(`${http}/metrics`)).text();
     expect(metrics).toContain(`modestream_training_failures_total{name="${job.expert}"} 1`);
