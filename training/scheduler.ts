@@ -116,10 +116,17 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
     const queue: SchedulerView['queue'] = [];
     const trains = deps.trains ?? (() => true);
     if (!core.models.latest(SEED)) {
-      // In a cluster the local shards hold this node's partitions only; the sample tells the whole stream's size.
+      // What the job will train from (training/job.ts): the cluster-wide seed sample on a node holding only
+      // some partitions, once it holds a batch; otherwise the routed records of the local shards. Records
+      // still waiting in the unrouted shard (the backlog before the first epoch) do not count: a job
+      // started on them would find nothing to train on and fail.
+      const routed = core.store.totalRecords() - core.store.unroutedCount();
       const rate = config.controller.seedSample.rate;
-      const total = Math.max(core.store.totalRecords() - core.store.unroutedCount(), rate > 0 ? Math.round(core.seedSample.seen() / rate) : 0);
-      if (trains(SEED) && total >= config.controller.seedMinRecords && core.centroids.latestEpoch() > 0) queue.push({ name: SEED, reason: `${total} records, no seed model yet`, priority: Infinity });
+      const fromSample = (deps.seedFrom?.() ?? 'shards') === 'sample';
+      // On such a node the local shards hold its partitions only; the sample tells the whole stream's size.
+      const total = fromSample && rate > 0 ? Math.max(routed, Math.round(core.seedSample.seen() / rate)) : routed;
+      const hasData = routed > 0 || (fromSample && core.seedSample.size() >= config.experts.training.batch);
+      if (trains(SEED) && hasData && total >= config.controller.seedMinRecords && core.centroids.latestEpoch() > 0) queue.push({ name: SEED, reason: `${total} records, no seed model yet`, priority: Infinity });
       return { queue, experts };
     }
     for (const f of experts.filter((e) => e.due).sort((a, b) => b.priority - a.priority)) queue.push({ name: expertName(f.expert), reason: f.reason, priority: f.priority });
