@@ -10,6 +10,7 @@ import type { Config } from '../src/config.js';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { ModelStore } from '../state/models.js';
+import { createStageConsumer } from '../streams/kafka.js';
 import { createModelAssembler, decodeChunk, encodeRelease, type ModelRelease } from './models-log.js';
 
 export interface ModelReplica {
@@ -58,7 +59,7 @@ export async function startModelReplica({ config, kafka, admin, producer, models
   if (target === 0) resolveCaughtUp();
 
   // A group of its own that never commits: every start reads the topic from the beginning (it is compacted).
-  const consumer = kafka.consumer({ groupId: `${config.groups.controller}.models.${randomUUID()}`, allowAutoTopicCreation: false, maxBytesPerPartition: config.kafka.maxBytesPerPartition });
+  const consumer = createStageConsumer({ kafka, groupId: `${config.groups.controller}.models.${randomUUID()}`, settings: config.kafka, logger: log });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await consumer.run({

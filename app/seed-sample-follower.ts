@@ -10,6 +10,7 @@ import { decodeRouted } from '../src/contract/routed.js';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import type { SeedSample } from '../state/seed-sample.js';
+import { createStageConsumer } from '../streams/kafka.js';
 import { nodeIdOf } from './node-id.js';
 
 export interface SeedSampleFollower {
@@ -19,7 +20,9 @@ export interface SeedSampleFollower {
 export async function startSeedSampleFollower({ config, kafka, sample, logger }: { config: Config; kafka: Kafka; sample: SeedSample; logger: Logger }): Promise<SeedSampleFollower> {
   const log = logger.child({ component: 'seed-sample' });
   const topic = config.topics.sample;
-  const consumer = kafka.consumer({ groupId: `${config.groups.controller}.sample.${nodeIdOf(config)}`, allowAutoTopicCreation: false, maxBytesPerPartition: config.kafka.maxBytesPerPartition });
+  // The configured session timeout, not kafkajs's 30 s: after a kill -9 the restarted node rejoins this
+  // group (same node id) only once the dead member's session has expired.
+  const consumer = createStageConsumer({ kafka, groupId: `${config.groups.controller}.sample.${nodeIdOf(config)}`, settings: config.kafka, logger: log });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await consumer.run({

@@ -103,9 +103,11 @@ export function createTransactionalProducer(kafka: Kafka, { transactionalId, tra
 }
 
 /**
- * A stage's consumer: fetch sizes from the settings (maxBytesPerPartition must exceed the largest
- * message); after a failure it rejoins and resumes from committed or durable offsets, as long as
- * `shouldRestart` agrees (streams/health.ts: Kafka outages always, our own failures a few times).
+ * A stage's consumer, and a follower's (seed sample, models): the configured session timeout (kafkajs's
+ * own 30 s would keep a restarted node waiting for its dead predecessor), fetch sizes from the settings
+ * (maxBytesPerPartition must exceed the largest message); after a failure it rejoins and resumes from
+ * committed or durable offsets, as long as `shouldRestart` agrees (streams/health.ts: Kafka outages
+ * always, our own failures a few times).
  */
 export function createStageConsumer({
   kafka,

@@ -77,16 +77,22 @@ describe('recovery', () => {
     try {
       const producing = produceAll(producer, deployment.topics.pairs, pairs, 500);
       for (let kill = 0; kill < 3; kill++) {
-        await sleep(1500 + random() * 4000);
+        // Moments spread over the stream (a random point in each of 15-30%, 40-55%, 65-80% stored), so
+        // every kill lands mid-stream whatever this machine's speed.
+        const at = Math.round(pairs.length * (0.15 + 0.25 * kill + 0.15 * random()));
+        await waitFor(`${at} pairs stored`, () => storedCount(deployment) >= at, { timeoutMs: 120_000, intervalMs: 100 });
         const before = storedCount(deployment);
         processor.kill('SIGKILL');
         const { signal } = await processor.exited;
         expect(signal).toBe('SIGKILL');
-        console.info(`[seed ${seed}] kill ${kill + 1}: SIGKILL with ${before} pairs stored`);
+        const t0 = Date.now();
         processor = await startProcessor(deployment);
+        console.info(`[seed ${seed}] kill ${kill + 1}: SIGKILL with ${before} pairs stored; restarted in ${Date.now() - t0} ms`);
       }
+      const t1 = Date.now();
       await producing;
       await expectExactlyOnce(deployment, pairs);
+      console.info(`[seed ${seed}] produced and checked ${Date.now() - t1} ms after the last restart`);
     } finally {
       processor.kill('SIGTERM');
       await processor.exited;
