@@ -6,7 +6,8 @@
  * Each tick: the seed model first (once the shards hold controller.seedMinRecords), then experts that are
  * due (pending >= retrain.pendingRecords, or oldest pending record older than retrain.maxAgeSeconds, or
  * never trained), most stale first, at most retrain.concurrency jobs at once (one per accelerator).
- * A finished job publishes a new ensemble snapshot.
+ * A finished job publishes a new ensemble snapshot, and so does a new expert set (a spawn, a split), its
+ * untrained experts serving with the seed.
  *
  * The child gets its options (this process's resolved config and the target) over the fork IPC channel
  * and answers with one structured outcome (job-process.ts); its stderr is kept only to explain a child
@@ -16,7 +17,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { exhaustMap, interval, startWith, type Subscription } from 'rxjs';
-import type { Config } from '../src/config.js';
 import { errorMessage } from '../src/errors.js';
 import { backoffSeconds, freshnessOf, type Freshness } from '../src/freshness.js';
 import type { Logger } from '../src/logger.js';
@@ -25,6 +25,8 @@ import type { Core } from '../app/core.js';
 import type { Telemetry } from '../app/telemetry.js';
 // Types only: loading the module would load the job's code (tfjs and all) into this process.
 import type { JobOutcome, JobRequest } from './job-process.js';
+import { snapshotsDirOf, type Config } from '../src/config.js';
+import { createSnapshotStore } from '../state/snapshots.js';
 import { publishSnapshot } from './snapshot.js';
 
 // Compiled, the job is this file's sibling (dist/training/); run from the sources (vitest), the sibling
@@ -104,6 +106,13 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
   const running = new Map<string, ChildProcess>();
   const failing: SchedulerView['failing'] = {};
   let stopping = false;
+  // A spawn or split changes the epoch's expert set; its new experts serve with the seed until trained,
+  // and must reach the served snapshot without waiting for a job to finish. `served` caches the newest
+  // snapshot's expert set (whoever published it: this scheduler, the assembler, `modestream train`).
+  const snapshots = createSnapshotStore({ dir: snapshotsDirOf(config), keep: config.snapshots.keep });
+  let served: { version: number; experts: string } | undefined;
+  let publishing: Promise<void> | undefined;
+  const expertSet = (ids: Iterable<number>) => [...ids].join(',');
 
   const spawnJob =
     deps.spawnJob ??
@@ -177,14 +186,37 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
     });
   }
 
-  async function publish(why: string): Promise<void> {
-    try {
-      const manifest = await publishSnapshot({ config, core });
-      record('snapshot', `snapshot v${manifest.version} published ${why} (epoch ${manifest.centroids.epoch}, ${manifest.experts.length} experts)`);
-    } catch (err) {
-      logger.error({ err: errorMessage(err) }, 'snapshot publish failed');
-      record('failure', `snapshot publish failed: ${errorMessage(err)}`);
+  function publish(why: string): Promise<void> {
+    const done = publishSnapshot({ config, core }).then(
+      (manifest) => {
+        record('snapshot', `snapshot v${manifest.version} published ${why} (epoch ${manifest.centroids.epoch}, ${manifest.experts.length} experts)`);
+      },
+      (err: unknown) => {
+        logger.error({ err: errorMessage(err) }, 'snapshot publish failed');
+        record('failure', `snapshot publish failed: ${errorMessage(err)}`);
+      },
+    );
+    const tracked: Promise<void> = done.finally(() => {
+      if (publishing === tracked) publishing = undefined;
+    });
+    publishing = tracked;
+    return done;
+  }
+
+  /** A snapshot for the epoch's experts when they differ from the served snapshot's (a spawn, a split). */
+  async function publishNewExperts(): Promise<void> {
+    const model = core.centroids.latest();
+    if (publishing || !model || !core.models.latest(SEED)) return;
+    // No snapshot yet: the seed's job publishes the first one, with every expert of its epoch.
+    const latest = await snapshots.latest();
+    if (latest === undefined) return;
+    if (served?.version !== latest) {
+      // An unreadable newest snapshot counts as one without these experts: a new one replaces it.
+      const found = await snapshots.manifest(latest).catch(() => undefined);
+      served = { version: latest, experts: found ? expertSet(found.manifest.experts.map((e) => e.id)) : '' };
     }
+    const now = expertSet(model.experts);
+    if (now !== served.experts && !publishing) void publish('for a new expert set (untrained experts serve with the seed)');
   }
 
   async function tick(): Promise<void> {
@@ -196,6 +228,7 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
       if ((failing[job.name]?.retryAt ?? 0) > now) continue;
       start(job.name, job.reason);
     }
+    await publishNewExperts();
   }
 
   const subscription: Subscription = interval(config.controller.tickMs)
@@ -214,6 +247,7 @@ export function startTrainingScheduler(deps: SchedulerDeps): RunningScheduler {
     async stop() {
       stopping = true;
       subscription.unsubscribe();
+      await publishing;
       // A stopped job keeps its last checkpoint and resumes on the next start.
       await Promise.all(
         [...running.values()].map(

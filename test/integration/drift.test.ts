@@ -31,8 +31,8 @@ describe('drift: a new class family appears mid-stream', () => {
     MODESTREAM_CLUSTERING__FINE: '32',
     MODESTREAM_CLUSTERING__EXPERTS: '3',
     MODESTREAM_EXPERTS__TRAINING__BATCH: '128',
-    MODESTREAM_EXPERTS__TRAINING__SEED_STEPS: '300',
-    MODESTREAM_EXPERTS__TRAINING__STEPS: '150',
+    MODESTREAM_EXPERTS__TRAINING__SEED_STEPS: '200',
+    MODESTREAM_EXPERTS__TRAINING__STEPS: '100',
     MODESTREAM_EXPERTS__TRAINING__CHECKPOINT_EVERY: '50',
     MODESTREAM_CONTROLLER__SEED_MIN_RECORDS: '2000',
     MODESTREAM_CONTROLLER__TICK_MS: '500',
@@ -117,6 +117,15 @@ describe('drift: a new class family appears mid-stream', () => {
     const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
     expect(value('modestream_fine_clusters_added_total')).toBe(after.centroids!.fine - fineBefore);
     expect(value('modestream_centroid_epoch')).toBeGreaterThanOrEqual(after.centroids!.epoch);
+    // The served snapshot holds every expert of the epoch, also a spawned one still too small to train
+    // (it serves with the seed): a spawn publishes a snapshot without waiting for a job.
+    await waitFor('a snapshot with every expert of the newest epoch', async () => {
+      const s = await status();
+      const snapshot = await loadSnapshot(`${deployment.stateDir}/snapshots/v${String(s.snapshot!.version).padStart(6, '0')}`);
+      const ids = snapshot.manifest.experts.map((e) => e.id);
+      snapshot.dispose();
+      return JSON.stringify(ids) === JSON.stringify(s.experts.map((e) => e.id)) ? ids : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 1000 });
     const accuracyAfter = await footwearAccuracy(after.snapshot!.version);
     console.info(`footwear zero-shot: ${(100 * accuracyBefore).toFixed(1)}% (v${before.snapshot!.version}) -> ${(100 * accuracyAfter).toFixed(1)}% (v${after.snapshot!.version}); events:\n${after.events.map((e) => `  ${e.kind} ${e.message}`).join('\n')}`);
     expect(accuracyAfter).toBeGreaterThan(accuracyBefore + 0.1);
