@@ -44,6 +44,12 @@ export const KafkaConfig = z
     /** How long the group waits for a silent member (a kill -9'd process) before rebalancing. */
     sessionTimeoutMs: z.number().int().min(1000).default(30_000),
     heartbeatIntervalMs: z.number().int().min(100).default(3000),
+    /**
+     * How long a fetch waits on the broker for new records (Kafka's fetch.max.wait.ms, 500 ms there too;
+     * kafkajs's own default is 5 s). A consumer stops only after its fetch in flight returns, so this bounds
+     * each consumer's share of a graceful shutdown; a busy topic answers at once whatever it is.
+     */
+    fetchMaxWaitMs: z.number().int().min(10).max(30_000).default(500),
     /** Must exceed the largest message, or kafkajs stalls on it (ARCHITECTURE.md section 4). */
     maxBytesPerPartition: z.number().int().positive().default(8 * 1024 * 1024),
     /**

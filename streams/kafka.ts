@@ -127,6 +127,7 @@ export function createStageConsumer({
     groupId,
     sessionTimeout: settings.sessionTimeoutMs,
     heartbeatInterval: settings.heartbeatIntervalMs,
+    maxWaitTimeInMs: settings.fetchMaxWaitMs,
     maxBytesPerPartition: settings.maxBytesPerPartition,
     maxBytes: Math.max(settings.maxBytesPerPartition * 4, 50 * 1024 * 1024),
     allowAutoTopicCreation: false,

@@ -35,7 +35,7 @@ export async function joinLeaderGroup({ kafka, topic, groupId, settings, logger 
     sessionTimeout: settings.sessionTimeoutMs,
     heartbeatInterval: settings.heartbeatIntervalMs,
     // Nothing is ever fetched; a short fetch wait keeps the heartbeats (sent between fetches) on time.
-    maxWaitTimeInMs: settings.heartbeatIntervalMs,
+    maxWaitTimeInMs: Math.min(settings.fetchMaxWaitMs, settings.heartbeatIntervalMs),
     allowAutoTopicCreation: false,
     retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 12, restartOnFailure: async () => true },
   });

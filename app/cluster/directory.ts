@@ -48,6 +48,7 @@ function readerConsumer(kafka: Kafka, config: Settings, who: string, logger: Log
     groupId: readerGroup(config, who),
     sessionTimeout: config.kafka.sessionTimeoutMs,
     heartbeatInterval: config.kafka.heartbeatIntervalMs,
+    maxWaitTimeInMs: config.kafka.fetchMaxWaitMs,
     allowAutoTopicCreation: false,
     // A follower waits out Kafka outages like the stages do (streams/health.ts).
     retry: { initialRetryTime: 300, maxRetryTime: 5_000, retries: 12, restartOnFailure: async (err) => (logger.warn({ err: errorMessage(err) }, 'nodes reader failed; restarting'), true) },
