@@ -17,16 +17,16 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { exhaustMap, interval, startWith, type Subscription } from 'rxjs';
+import { snapshotsDirOf, type Config } from '../src/config.js';
 import { errorMessage } from '../src/errors.js';
 import { backoffSeconds, freshnessOf, type Freshness } from '../src/freshness.js';
 import type { Logger } from '../src/logger.js';
 import { expertName, SEED } from '../state/models.js';
+import { createSnapshotStore } from '../state/snapshots.js';
 import type { Core } from '../app/core.js';
 import type { Telemetry } from '../app/telemetry.js';
 // Types only: loading the module would load the job's code (tfjs and all) into this process.
 import type { JobOutcome, JobRequest } from './job-process.js';
-import { snapshotsDirOf, type Config } from '../src/config.js';
-import { createSnapshotStore } from '../state/snapshots.js';
 import { publishSnapshot } from './snapshot.js';
 
 // Compiled, the job is this file's sibling (dist/training/); run from the sources (vitest), the sibling
