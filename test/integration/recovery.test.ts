@@ -58,6 +58,24 @@ async function expectExactlyOnce(deployment: TestDeployment, pairs: FixturePair[
   }
 }
 
+/** A processor's warnings and errors, then its last lines: what a stalled stream's failure message needs. */
+function troubles(processor: Processor): string {
+  const lines = processor.output().split('\n').filter(Boolean);
+  const level = (l: string) => Number(/"level":(\d+)/.exec(l)?.[1] ?? 0);
+  return [...lines.filter((l) => level(l) >= 40).slice(-30), '...', ...lines.slice(-15)].map((l) => l.slice(0, 600)).join('\n');
+}
+
+/** Records on the input topic (the sum of its partitions' end offsets). */
+async function producedCount(deployment: TestDeployment): Promise<number> {
+  const admin = kafkaClient().admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(deployment.topics.pairs)).reduce((sum, p) => sum + Number(p.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 function storedCount(deployment: TestDeployment): number {
   const env = openStateEnv({ dir: deployment.stateDir, readOnly: true });
   try {
@@ -80,8 +98,12 @@ describe('recovery', () => {
         // Moments spread over the stream (a random point in each of 15-30%, 40-55%, 65-80% stored), so
         // every kill lands mid-stream whatever this machine's speed.
         const at = Math.round(pairs.length * (0.15 + 0.25 * kill + 0.15 * random()));
-        await waitFor(`${at} pairs stored`, () => storedCount(deployment) >= at, { timeoutMs: 120_000, intervalMs: 100 });
-        const before = storedCount(deployment);
+        // Read from the running processor itself (status.json), as ops would watch it.
+        const url = /"status":"(http:\/\/[^"]+)\/status\.json"/.exec(processor.output())?.[1];
+        const stored = async () => ((await (await fetch(`${url}/status.json`)).json()) as { totalRecords: number }).totalRecords;
+        const before = await waitFor(`${at} pairs stored`, async () => ((n) => (n >= at ? n : undefined))(await stored()), { timeoutMs: 120_000, intervalMs: 100 }).catch(async (err: unknown) => {
+          throw new Error(`${String(err)}; ${storedCount(deployment)} stored, ${await producedCount(deployment)} produced; the processor's warnings and last lines:\n${troubles(processor)}`);
+        });
         processor.kill('SIGKILL');
         const { signal } = await processor.exited;
         expect(signal).toBe('SIGKILL');
