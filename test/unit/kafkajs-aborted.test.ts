@@ -5,7 +5,9 @@
  * aborted only after its abort marker went by: its NEXT, committed transaction is then dropped (pairs
  * lost from a shard) and records of an aborted one are delivered. A routed partition has one producer
  * per input partition, and a node killed mid-chunk leaves several transactions aborted at once; a
- * restore seeks into them. This test fails if the patch is not applied.
+ * restore seeks into them. And the broker lists aborted transactions in the order they were aborted,
+ * which kafkajs walked as if sorted by first offset: the records of one that began earlier but aborted
+ * later were delivered. This test fails if the patch is not applied.
  */
 import { createRequire } from 'node:module';
 import { describe, expect, test } from 'vitest';
@@ -38,6 +40,22 @@ describe('kafkajs read-committed batches (patched)', () => {
       ],
     });
     expect(batch.messages.map((m) => m.offset)).toEqual(['104', '105']);
+  });
+
+  test('aborted transactions listed in abort order (as the broker lists them), not by first offset, are all dropped', () => {
+    // Producer 2 began at 98 and aborted last (at 110); producer 1 began at 100 and aborted first (at 105).
+    // The broker's transaction index lists them by abort marker: producer 1 first. Producer 3 commits.
+    const messages = [record(98, 2), record(99, 2), record(100, 1), record(101, 2), record(102, 3), record(103, 3, 'commit'), record(104, 1), record(105, 1, 'abort'), record(106, 2), record(107, 1), record(108, 1, 'commit'), record(110, 2, 'abort')];
+    const batch = new Batch('routed', '98', {
+      partition: 0,
+      highWatermark: '111',
+      messages,
+      abortedTransactions: [
+        { producerId: '1', firstOffset: '100' },
+        { producerId: '2', firstOffset: '98' },
+      ],
+    });
+    expect(batch.messages.map((m) => m.offset)).toEqual(['102', '107']);
   });
 
   test('one aborted transaction at a time still filters as before', () => {
