@@ -9,9 +9,10 @@
  *   - the survivors took over the dead node's partitions and the controller role (one leader);
  *   - a snapshot served by a surviving node holds every expert of the newest epoch.
  *
- * The acceptance test of the scale-out work, run on demand (MODESTREAM_TEST_CLUSTER=1; 3-5 min on 2
+ * The acceptance test of the scale-out work, run on demand (MODESTREAM_TEST_CLUSTER=1; 2-5 min on 2
  * cores), not in `npm test` (CI's time). What it found: pairs lost by kafkajs's read-committed filter
- * and pairs on two owners (the same filter delivering aborted records), restored history refilling the
+ * and pairs on two owners (the same filter delivering aborted records, also when the broker listed them
+ * in abort order rather than by first offset), restored history refilling the
  * leader's novelty buffer, and chunks committed with part of their pairs never written: kafkajs's
  * producer retry skipped a partition whose leader moved onto a broker that had already answered
  * (patches/kafkajs+2.2.4.patch, both fixed there). When a pair is missing, the failure message says
