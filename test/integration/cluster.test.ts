@@ -15,7 +15,7 @@
  * in abort order rather than by first offset), restored history refilling the
  * leader's novelty buffer, and chunks committed with part of their pairs never written: kafkajs's
  * producer retry skipped a partition whose leader moved onto a broker that had already answered
- * (patches/kafkajs+2.2.4.patch, both fixed there). When a pair is missing, the failure message says
+ * (patches/kafkajs+2.2.4.patch, all fixed there). When a pair is missing, the failure message says
  * where it came in and whether the routed topic holds it at all, and the nodes' logs are kept (the
  * path is printed).
  */
