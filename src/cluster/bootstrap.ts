@@ -74,8 +74,8 @@ const CALIBRATION_BUFFERS = 30;
  * clusters of buffers drawn from the sample's own tail (its candidates, rows `tail` of `points`), judged
  * as the controller judges a stationary buffer. Why: the ratio's scale follows how finely the centers
  * cut the space (MiniLM, Fashion-MNIST feed, after online refinement: stationary tails >= 0.93 with 256
- * fine centers, >= 1.07 with 1024; a new family's low clusters 0.83 / 0.95), so no one constant fits both. Undefined when the tail
- * holds less than one buffer (small samples: the per-space default applies).
+ * fine centers, >= 1.07 with 1024; a new family's low clusters 0.83 / 0.95), so no one constant fits
+ * both. Undefined when the tail holds less than one buffer (small samples: the per-space default applies).
  */
 export async function calibrateMaxRatio({ points, tail, fine, dim, settings, seed }: { points: Float32Array; tail: readonly number[]; fine: Float32Array; dim: number; settings: NoveltySettings; seed: number }): Promise<number | undefined> {
   const size = settings.bufferSize;

@@ -101,7 +101,11 @@ describe('recovery', () => {
         // Read from the running processor itself (status.json), as ops would watch it.
         const url = /"status":"(http:\/\/[^"]+)\/status\.json"/.exec(processor.output())?.[1];
         const stored = async () => ((await (await fetch(`${url}/status.json`)).json()) as { totalRecords: number }).totalRecords;
-        const before = await waitFor(`${at} pairs stored`, async () => ((n) => (n >= at ? n : undefined))(await stored()), { timeoutMs: 120_000, intervalMs: 100 }).catch(async (err: unknown) => {
+        const reached = async () => {
+          const n = await stored();
+          return n >= at ? n : undefined;
+        };
+        const before = await waitFor(`${at} pairs stored`, reached, { timeoutMs: 120_000, intervalMs: 100 }).catch(async (err: unknown) => {
           throw new Error(`${String(err)}; ${storedCount(deployment)} stored, ${await producedCount(deployment)} produced; the processor's warnings and last lines:\n${troubles(processor)}`);
         });
         processor.kill('SIGKILL');
