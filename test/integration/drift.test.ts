@@ -51,6 +51,9 @@ describe('drift: a new class family appears mid-stream', () => {
   let footwearTest: TestSet;
 
   const status = () => readStatus(deployment);
+  /** Where the run stands (a wait's failure message): both waits fit the test's timeout, so they say it. */
+  const progress = (s: Awaited<ReturnType<typeof status>>) =>
+    `snapshot v${s.snapshot?.version ?? '-'}, epoch ${s.centroids?.epoch ?? '-'}, ${s.totalRecords} stored (${s.unrouted} unrouted), queue [${s.trainingQueue.map((q) => q.name).join(', ')}], experts ${s.experts.map((e) => `${e.id}:${e.state}:${e.records}:v${e.version ?? '-'}`).join(' ')}; events: ${s.events.slice(0, 6).map((e) => `${e.kind} ${e.message}`).join(' | ')}`;
   const produce = (schedule: string, seed: number) => produceFashionMnist(deployment, schedule, seed);
   const footwearAccuracy = async (version: number) => {
     const snapshot = await loadSnapshot(`${deployment.stateDir}/snapshots/v${String(version).padStart(6, '0')}`);
@@ -80,9 +83,10 @@ describe('drift: a new class family appears mid-stream', () => {
       async () => {
         const s = await status();
         const ready = s.snapshot && s.experts.length === 3 && s.experts.every((e) => e.version !== null) && s.snapshot.version >= 4;
-        return ready ? s : undefined;
+        if (!ready) throw new Error(progress(s));
+        return s;
       },
-      { timeoutMs: 600_000, intervalMs: 2000 },
+      { timeoutMs: 280_000, intervalMs: 2000 },
     );
     const epochBefore = before.centroids!.epoch;
     const fineBefore = before.centroids!.fine;
@@ -101,9 +105,10 @@ describe('drift: a new class family appears mid-stream', () => {
         const retrained = s.events.find((e) => e.kind === 'retrain' && e.at > drift.at);
         const settled = s.experts.every((e) => e.state === 'fresh' || (e.state === 'untrained' && e.records < 200));
         const snapshot = s.events.find((e) => e.kind === 'snapshot' && retrained && e.at >= retrained.at);
-        return snapshot && settled && s.trainingQueue.length === 0 ? s : undefined;
+        if (!(snapshot && settled && s.trainingQueue.length === 0)) throw new Error(progress(s));
+        return s;
       },
-      { timeoutMs: 600_000, intervalMs: 2000 },
+      { timeoutMs: 280_000, intervalMs: 2000 },
     );
     // No job failed on the way (the seed, for one, waits for routed records instead of failing on none).
     expect(after.events.filter((e) => e.kind === 'failure').map((e) => e.message)).toEqual([]);
